@@ -1,0 +1,136 @@
+"""Plain descriptions of a net and a caffemodel, and the checks made on them before Caffe loads.
+
+Caffe's own loading is unforgiving in both directions: a shape mismatch aborts the process, and a
+caffemodel whose layer names match nothing "loads" silently, leaving filler values (FACTS §7). So
+every check here runs on plain data that ``caffe_backend`` extracts, and raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+from .objectives import Unit
+
+
+@dataclass
+class NetInfo:
+    """What a constructed net looks like: blob shapes, parameter shapes per layer, layer types."""
+
+    path: Path
+    blobs: dict[str, tuple[int, ...]]
+    params: dict[str, list[tuple[int, ...]]]
+    layers: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
+    inputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WeightBlob:
+    shape: tuple[int, ...]  # as stored: BlobShape dims, or the legacy num/channels/height/width
+    legacy: bool  # stored with the legacy 4-D fields
+    count: int  # number of values actually stored
+
+
+@dataclass
+class WeightsInfo:
+    path: Path
+    layers: dict[str, list[WeightBlob]]
+
+
+def _fits(expected: tuple[int, ...], stored: WeightBlob) -> bool:
+    """Caffe's Blob::ShapeEquals: legacy 4-D shapes match when padded on the left with ones."""
+    if stored.legacy:
+        if len(expected) > 4:
+            return False
+        return tuple([1] * (4 - len(expected)) + list(expected)) == stored.shape
+    return tuple(expected) == stored.shape
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def check_weights(net: NetInfo, weights: WeightsInfo) -> None:
+    """Every layer with parameters gets weights of the right number and shapes; nothing is left out."""
+    with_params = {name: shapes for name, shapes in net.params.items() if shapes}
+    shared = [name for name in weights.layers if name in with_params]
+    if with_params and not shared:
+        raise InputError(
+            f"{weights.path} matches no layer of {net.path} (is it the weights of another net?)"
+        )
+    for name in with_params:
+        if name not in weights.layers:
+            raise InputError(f"{weights.path} has no weights for layer '{name}' of {net.path}")
+    for name, stored in weights.layers.items():
+        if name not in net.params:
+            continue  # Caffe ignores extra layers (auxiliary classifiers, losses); so do we
+        expected = net.params[name]
+        if len(stored) != len(expected):
+            raise InputError(
+                f"{weights.path}: layer '{name}' has {len(stored)} weight blobs; {net.path} expects {len(expected)}"
+            )
+        for k, (exp, blob) in enumerate(zip(expected, stored, strict=True)):
+            if not _fits(exp, blob):
+                raise InputError(
+                    f"{weights.path}: layer '{name}' blob {k} has shape {list(blob.shape)}; "
+                    f"{net.path} expects {list(exp)}"
+                )
+            if blob.count != _count(exp):
+                raise InputError(
+                    f"{weights.path}: layer '{name}' blob {k} holds {blob.count} values; "
+                    f"its shape needs {_count(exp)} (the file is damaged)"
+                )
+
+
+def check_blob(net: NetInfo, blob: str, what: str) -> tuple[int, ...]:
+    """The shape of a named blob, or an InputError naming the blobs there are."""
+    if blob not in net.blobs:
+        names = ", ".join(net.blobs)
+        raise InputError(f"{what} '{blob}' is not a blob of {net.path} (it has: {names})")
+    return net.blobs[blob]
+
+
+def check_unit(net: NetInfo, layer: str, unit: Unit) -> None:
+    """The unit (and for conv blobs the x/y position) exists in ``layer``."""
+    shape = check_blob(net, layer, "--act_layer")
+    if len(shape) == 4:
+        channels, height, width = shape[1:]
+        if not 0 <= unit.unit < channels:
+            raise InputError(
+                f"--unit {unit.unit} is out of range for '{layer}' ({channels} channels: 0..{channels - 1})"
+            )
+        if not (0 <= unit.x < width and 0 <= unit.y < height):
+            raise InputError(
+                f"position x={unit.x}, y={unit.y} is outside '{layer}' ({width}x{height}: 0..{width - 1})"
+            )
+    else:
+        per_sample = _count(shape[1:])
+        if not 0 <= unit.unit < per_sample:
+            raise InputError(
+                f"--unit {unit.unit} is out of range for '{layer}' ({per_sample} units: 0..{per_sample - 1})"
+            )
+
+
+def check_generator(net: NetInfo, code_blob: str, image_blob: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The generator has a code input and a 4-D, 3-channel image output; returns both shapes."""
+    code = check_blob(net, code_blob, "generator input")
+    image = check_blob(net, image_blob, "generator output")
+    if len(image) != 4 or image[1] != 3:
+        raise InputError(f"generator output '{image_blob}' of {net.path} is {list(image)}, not N x 3 x H x W")
+    return code, image
+
+
+def check_target_input(net: NetInfo, image_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The target net takes 3-channel images no larger than the generator makes; returns (h, w)."""
+    data = check_blob(net, "data", "target input")
+    if len(data) != 4 or data[1] != 3:
+        raise InputError(f"input 'data' of {net.path} is {list(data)}, not N x 3 x H x W")
+    if data[2] > image_shape[2] or data[3] > image_shape[3]:
+        raise InputError(
+            f"{net.path} takes {data[2]}x{data[3]} images but the generator makes {image_shape[2]}x{image_shape[3]}"
+        )
+    return data[2], data[3]

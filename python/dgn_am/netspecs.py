@@ -1,0 +1,141 @@
+"""The project's network definitions, written with caffe.NetSpec (FACTS §4).
+
+Layer names match the released caffemodels, since Caffe pairs weights with layers by name. Every
+learnable layer gets ``lr_mult: 0``: these are deploy nets for visualization, and a zero learning rate
+makes Caffe skip the weight gradients that backward would otherwise compute and throw away. It changes
+no value the algorithm uses (the gradients with respect to the inputs are the same).
+
+``scripts/make_prototxts.py`` writes them into ``prototxt/``; a test checks the files are current.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .caffe_backend import caffe
+
+FROZEN = [{"lr_mult": 0, "decay_mult": 0}, {"lr_mult": 0, "decay_mult": 0}]
+
+
+def _layers() -> tuple[Any, Any]:
+    c = caffe()
+    return c.layers, c.NetSpec
+
+
+def caffenet(batch: int = 1) -> Any:
+    """CaffeNet (BVLC reference) for visualization: BGR mean-subtracted 227x227 input, up to prob."""
+    L, NetSpec = _layers()
+    n = NetSpec()
+    n.data = L.Input(shape={"dim": [batch, 3, 227, 227]})
+
+    def conv(bottom: Any, nout: int, k: int, stride: int = 1, pad: int = 0, group: int = 1) -> Any:
+        return L.Convolution(bottom, num_output=nout, kernel_size=k, stride=stride, pad=pad, group=group,
+                             param=FROZEN)
+
+    def lrn(bottom: Any) -> Any:
+        return L.LRN(bottom, local_size=5, alpha=1e-4, beta=0.75)
+
+    def maxpool(bottom: Any) -> Any:
+        return L.Pooling(bottom, pool=0, kernel_size=3, stride=2)  # 0 = MAX
+
+    n.conv1 = conv(n.data, 96, 11, stride=4)
+    n.relu1 = L.ReLU(n.conv1, in_place=True)
+    n.pool1 = maxpool(n.conv1)
+    n.norm1 = lrn(n.pool1)
+    n.conv2 = conv(n.norm1, 256, 5, pad=2, group=2)
+    n.relu2 = L.ReLU(n.conv2, in_place=True)
+    n.pool2 = maxpool(n.conv2)
+    n.norm2 = lrn(n.pool2)
+    n.conv3 = conv(n.norm2, 384, 3, pad=1)
+    n.relu3 = L.ReLU(n.conv3, in_place=True)
+    n.conv4 = conv(n.conv3, 384, 3, pad=1, group=2)
+    n.relu4 = L.ReLU(n.conv4, in_place=True)
+    n.conv5 = conv(n.conv4, 256, 3, pad=1, group=2)
+    n.relu5 = L.ReLU(n.conv5, in_place=True)
+    n.pool5 = maxpool(n.conv5)
+    n.fc6 = L.InnerProduct(n.pool5, num_output=4096, param=FROZEN)
+    n.relu6 = L.ReLU(n.fc6, in_place=True)
+    n.fc7 = L.InnerProduct(n.fc6, num_output=4096, param=FROZEN)
+    n.relu7 = L.ReLU(n.fc7, in_place=True)
+    n.fc8 = L.InnerProduct(n.fc7, num_output=1000, param=FROZEN)
+    n.prob = L.Softmax(n.fc8)
+    proto = n.to_proto()
+    proto.name = "CaffeNet"
+    proto.force_backward = True
+    return proto
+
+
+def generator(layer: str, batch: int = 1) -> Any:
+    """A DeePSiM generator inverting CaffeNet's ``layer`` (fc6, fc7 or pool5); output blob deconv0.
+
+    Every ReLU is leaky with slope 0.3. The reshape copies the batch dimension (``dim: 0``), so the
+    batch can change without editing the file.
+    """
+    L, NetSpec = _layers()
+    n = NetSpec()
+
+    def leaky(bottom: Any) -> Any:
+        return L.ReLU(bottom, negative_slope=0.3, in_place=True)
+
+    def deconv(bottom: Any, nout: int, k: int, stride: int, pad: int) -> Any:
+        return L.Deconvolution(bottom, param=FROZEN,
+                               convolution_param={"num_output": nout, "kernel_size": k, "stride": stride, "pad": pad})
+
+    if layer in ("fc6", "fc7"):
+        n.feat = L.Input(shape={"dim": [batch, 4096]})
+        n.defc7 = L.InnerProduct(n.feat, num_output=4096, param=FROZEN)
+        n.relu_defc7 = leaky(n.defc7)
+        n.defc6 = L.InnerProduct(n.defc7, num_output=4096, param=FROZEN)
+        n.relu_defc6 = leaky(n.defc6)
+        n.defc5 = L.InnerProduct(n.defc6, num_output=4096, param=FROZEN)
+        n.relu_defc5 = leaky(n.defc5)
+        n.reshape_defc5 = L.Reshape(n.defc5, shape={"dim": [0, 256, 4, 4]})
+        top = n.reshape_defc5
+    elif layer == "pool5":
+        n.feat = L.Input(shape={"dim": [batch, 256, 6, 6]})
+        n.Rconv6 = L.Convolution(n.feat, num_output=512, kernel_size=3, pad=1, param=FROZEN)
+        n.relu_Rconv6 = leaky(n.Rconv6)
+        n.Rconv7 = L.Convolution(n.Rconv6, num_output=512, kernel_size=3, pad=1, param=FROZEN)
+        n.relu_Rconv7 = leaky(n.Rconv7)
+        n.Rconv8 = L.Convolution(n.Rconv7, num_output=512, kernel_size=3, pad=0, param=FROZEN)
+        n.relu_Rconv8 = leaky(n.Rconv8)
+        top = n.Rconv8
+    else:
+        raise ValueError(f"no generator for layer {layer!r}")
+
+    n.deconv5 = deconv(top, 256, 4, 2, 1)
+    n.relu_deconv5 = leaky(n.deconv5)
+    n.conv5_1 = deconv(n.deconv5, 512, 3, 1, 1)
+    n.relu_conv5_1 = leaky(n.conv5_1)
+    n.deconv4 = deconv(n.conv5_1, 256, 4, 2, 1)
+    n.relu_deconv4 = leaky(n.deconv4)
+    n.conv4_1 = deconv(n.deconv4, 256, 3, 1, 1)
+    n.relu_conv4_1 = leaky(n.conv4_1)
+    n.deconv3 = deconv(n.conv4_1, 128, 4, 2, 1)
+    n.relu_deconv3 = leaky(n.deconv3)
+    n.conv3_1 = deconv(n.deconv3, 128, 3, 1, 1)
+    n.relu_conv3_1 = leaky(n.conv3_1)
+    n.deconv2 = deconv(n.conv3_1, 64, 4, 2, 1)
+    n.relu_deconv2 = leaky(n.deconv2)
+    n.deconv1 = deconv(n.deconv2, 32, 4, 2, 1)
+    n.relu_deconv1 = leaky(n.deconv1)
+    n.deconv0 = deconv(n.deconv1, 3, 4, 2, 1)
+    proto = n.to_proto()
+    proto.name = f"DeePSiM_{layer}_generator"
+    proto.force_backward = True
+    return proto
+
+
+def all_definitions() -> dict[str, Any]:
+    """File name (in prototxt/) to NetParameter, for every net the project defines."""
+    return {
+        "caffenet.prototxt": caffenet(),
+        "generator_fc6.prototxt": generator("fc6"),
+        "generator_fc7.prototxt": generator("fc7"),
+        "generator_pool5.prototxt": generator("pool5"),
+    }
+
+
+def render(proto: Any) -> str:
+    """Prototxt text with a header saying where the file comes from."""
+    return "# Generated by scripts/make_prototxts.py (dgn_am.netspecs); do not edit by hand.\n" + str(proto)

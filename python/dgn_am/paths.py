@@ -1,0 +1,36 @@
+"""Where the project's files live: prototxts in the checkout, models under nets/ (or $DGN_AM_NETS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The checkout (the package is installed editable from python/, so this is two levels up).
+ROOT = Path(__file__).resolve().parents[2]
+PROTOTXT = ROOT / "prototxt"
+
+
+def nets_dir() -> Path:
+    """Model files: $DGN_AM_NETS if set (e.g. a host folder mounted into Docker), else nets/ here."""
+    return Path(os.environ.get("DGN_AM_NETS", ROOT / "nets"))
+
+
+def caffenet_definition() -> Path:
+    return PROTOTXT / "caffenet.prototxt"
+
+
+def caffenet_weights() -> Path:
+    return nets_dir() / "caffenet" / "bvlc_reference_caffenet.caffemodel"
+
+
+def generator_definition(layer: str) -> Path:
+    return PROTOTXT / f"generator_{layer}.prototxt"
+
+
+def generator_weights(layer: str) -> Path:
+    return nets_dir() / "generators" / layer / "generator.caffemodel"
+
+
+def released(relative: str) -> Path:
+    """A file of the released DGN-AM data (act_range/, images/, misc/) as `dgn-am download` saves it."""
+    return nets_dir() / "released" / relative

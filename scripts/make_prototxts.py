@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""Write prototxt/*.prototxt from dgn_am.netspecs (run after changing a net definition)."""
+
+from __future__ import annotations
+
+import sys
+
+from dgn_am.netspecs import all_definitions, render
+from dgn_am.outputs import write_atomic
+from dgn_am.paths import PROTOTXT
+
+
+def main() -> int:
+    PROTOTXT.mkdir(exist_ok=True)
+    for name, proto in all_definitions().items():
+        write_atomic(PROTOTXT / name, render(proto).encode())
+        print(PROTOTXT / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
