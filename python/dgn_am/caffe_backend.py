@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, read_input
 from .netinfo import NetInfo, WeightBlob, WeightsInfo, check_weights
 from .objectives import OneHotObjective
 
@@ -63,12 +63,7 @@ def parse_definition(path: Path) -> Any:
     from google.protobuf import text_format
 
     pb = _proto()
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise InputError(f"net definition {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"net definition {path} cannot be read ({exc.__class__.__name__})") from None
+    text = read_input(path, "net definition")
     net = pb.NetParameter()
     try:
         text_format.Parse(text, net)
@@ -139,12 +134,7 @@ def read_weights(path: Path) -> WeightsInfo:
     from google.protobuf.message import DecodeError
 
     pb = _proto()
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"weights file {path} does not exist; run 'dgn-am download' or give the right path") from None
-    except OSError as exc:
-        raise InputError(f"weights file {path} cannot be read ({exc.__class__.__name__})") from None
+    data = read_input(path, "weights file", binary=True, hint="; run 'dgn-am download' or give the right path")
     net = pb.NetParameter()
     try:
         net.ParseFromString(data)

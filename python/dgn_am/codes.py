@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, read_input
 
 
 def random_code(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -30,13 +30,7 @@ def read_bounds(path: Path, n_units: int) -> np.ndarray:
     The released files hold one line of space-separated numbers, one per code unit. Anything else
     (a missing file, a wrong count, a non-number, a negative or non-finite bound) is an InputError.
     """
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise InputError(f"bound file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"bound file {path} cannot be read ({exc.__class__.__name__})") from None
-    fields = text.split()
+    fields = str(read_input(path, "bound file")).split()
     try:
         values = np.array([float(f) for f in fields], dtype=np.float64)
     except ValueError:
