@@ -44,4 +44,4 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def synth_args(models: Models, out: Path, *extra: str, n_iters: int = 2) -> list[str]:
     return ["synthesize", "--net_weights", str(models.caffenet), "--generator_weights", str(models.generator),
-            "--n_iters", str(n_iters), "--output_dir", str(out), "--quiet", *extra]
+            "--n_iters", str(n_iters), "--output_dir", str(out), *extra]

@@ -45,6 +45,7 @@ def test_end_to_end_outputs(first_run):
     expect = np.rint((np.clip(rgb, -120, 120) + 120) / 240 * 255)
     np.testing.assert_array_equal(png, expect.astype(np.uint8))
     assert "saved" in proc.stdout and STEM in proc.stdout
+    assert "fc8 unit 643" in proc.stderr and "3/3" in proc.stderr  # the progress bar
 
 
 def test_debug_frames(first_run):
@@ -241,3 +242,8 @@ def test_help_lists_act_max_options():
                 "--act_layer", "--init_file", "--debug", "--clip", "--bound", "--output_dir", "--net_weights",
                 "--net_definition", "--generator_definition", "--generator_weights", "--gpu"]:
         assert opt in proc.stdout
+
+
+def test_download_unknown_group_is_one_line(tmp_path):
+    _fails(run_cli("download", "bogus", "--nets_dir", str(tmp_path)), "unknown download group 'bogus'")
+    assert not any(tmp_path.iterdir())

@@ -101,22 +101,23 @@ def _run_synthesize(a: argparse.Namespace) -> int:
     if missing:
         raise InputError(describe_missing(missing))
 
-    bar = None
-    if not a.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=a.n_iters, desc=f"{a.act_layer} unit {a.unit}", unit="it", file=sys.stderr)
+    bars: list = []  # made at the first iteration, so a failed check prints only its one line
 
     def progress(it) -> None:  # noqa: ANN001 - algorithm.Iteration
-        if bar is not None:
-            bar.set_postfix(act=f"{it.activations[0]:.2f}", lr=f"{it.lr:.3g}", refresh=False)
-            bar.update(1)
+        if a.quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=a.n_iters, desc=f"{a.act_layer} unit {a.unit}", unit="it", file=sys.stderr))
+        bars[0].set_postfix(act=f"{it.activations[0]:.2f}", lr=f"{it.lr:.3g}", refresh=False)
+        bars[0].update(1)
 
     start = time.perf_counter()
     try:
         out = synthesize(req, progress=progress)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     seconds = time.perf_counter() - start
     print(f"unit {a.unit} of {a.act_layer}: activation {out.activations[-1]:.2f} after {out.iterations} "
@@ -152,12 +153,10 @@ def _run_download(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .download import DownloadError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, DownloadError) as exc:
+    except InputError as exc:  # DownloadError is one too
         print(f"dgn-am: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

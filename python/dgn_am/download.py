@@ -54,6 +54,8 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from .errors import InputError
+
 Progress = Callable[[str, str, int, "int | None"], None]
 UrlMap = Callable[[str], str]
 
@@ -66,11 +68,8 @@ RETRIES_PER_URL = 3
 USER_AGENT = "dgn-am-download/0.1"
 
 
-class DownloadError(Exception):
+class DownloadError(InputError):
     """A download or check failed; the message is one line meant for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
 
 
 @dataclass(frozen=True)
