@@ -73,7 +73,9 @@ class Iteration:
 class Result:
     code: np.ndarray  # final code, float32, B x C
     image: np.ndarray  # last iteration's crop, float32, B x 3 x h x w, BGR
-    activations: np.ndarray  # B x iterations run, float64
+    # B x iterations run, float64: the unit's value each iteration (the released code printed 0 instead
+    # on an iteration whose gradient was NaN or zero; the true value is more useful and changes nothing else)
+    activations: np.ndarray
     iterations: int
     stopped: list[bool] = field(default_factory=list)  # per sample: ended on a zero gradient
 
@@ -127,6 +129,8 @@ def optimize(
     progress: Callable[[Iteration], None] | None = None,
 ) -> Result:
     """Run DGN-AM from ``start_code`` (B x C; float64 start codes are stored as float32, as Caffe did)."""
+    if settings.n_iters < 1:
+        raise ValueError("n_iters must be at least 1")
     code = np.asarray(start_code).astype(np.float32)
     batch = len(code)
     active = np.ones(batch, dtype=bool)
@@ -134,7 +138,6 @@ def optimize(
     acts: list[np.ndarray] = []
     saved = None
     n = settings.n_iters
-    i = 0
     for i in range(n):
         lr = learning_rate(i, n, settings.start_lr, settings.end_lr)
         x0 = generator.generate(code)
@@ -163,12 +166,10 @@ def optimize(
         if not active.any():
             break
 
-    iterations = len(acts)
-    assert saved is not None, "n_iters must be at least 1"
     return Result(
         code=code,
         image=saved.astype(np.float32),
-        activations=np.stack(acts, axis=1) if acts else np.zeros((batch, 0)),
-        iterations=iterations,
+        activations=np.stack(acts, axis=1),
+        iterations=len(acts),
         stopped=stopped,
     )

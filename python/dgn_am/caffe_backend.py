@@ -223,6 +223,7 @@ class CaffeGenerator:
 
     def __init__(self, net: Any, code_blob: str = "feat", image_blob: str = "deconv0") -> None:
         self.net, self.code_blob, self.image_blob = net, code_blob, image_blob
+        self._backward_start = self._last_layer(image_blob)
         self._reshape(1)
 
     def _reshape(self, batch: int) -> None:
@@ -243,7 +244,7 @@ class CaffeGenerator:
 
     def code_gradient(self, image_diff: np.ndarray) -> np.ndarray:
         self.net.blobs[self.image_blob].diff[...] = image_diff
-        self.net.backward(start=self._last_layer(self.image_blob))
+        self.net.backward(start=self._backward_start)
         return self.net.blobs[self.code_blob].diff.copy()
 
     def _last_layer(self, blob: str) -> str:

@@ -124,11 +124,17 @@ def check_generator(net: NetInfo, code_blob: str, image_blob: str) -> tuple[tupl
     return code, image
 
 
-def check_target_input(net: NetInfo, image_shape: tuple[int, ...]) -> tuple[int, int]:
-    """The target net takes 3-channel images no larger than the generator makes; returns (h, w)."""
-    data = check_blob(net, "data", "target input")
+def image_input_size(net: NetInfo) -> tuple[int, int]:
+    """The (h, w) of the net's 'data' input, which must be N x 3 x H x W images."""
+    data = check_blob(net, "data", "image input")
     if len(data) != 4 or data[1] != 3:
         raise InputError(f"input 'data' of {net.path} is {list(data)}, not N x 3 x H x W")
+    return data[2], data[3]
+
+
+def check_target_input(net: NetInfo, image_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The target net takes 3-channel images no larger than the generator makes; returns (h, w)."""
+    data = (1, 3, *image_input_size(net))
     if data[2] > image_shape[2] or data[3] > image_shape[3]:
         raise InputError(
             f"{net.path} takes {data[2]}x{data[3]} images but the generator makes {image_shape[2]}x{image_shape[3]}"

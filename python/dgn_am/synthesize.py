@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .algorithm import Iteration, Settings, optimize
 from .codes import random_code, read_bounds
 from .errors import InputError
 from .images import encoder_input, load_rgb
-from .netinfo import check_blob, check_generator, check_target_input, check_unit
+from .netinfo import NetInfo, check_blob, check_generator, check_target_input, check_unit, image_input_size
 from .objectives import OneHotObjective, Unit
 from .outputs import encode_image, ensure_writable_dir, result_stem, save_result, write_atomic
 
@@ -72,7 +73,9 @@ def synthesize(req: Request, progress: Callable[[Iteration], None] | None = None
     bounds = read_bounds(req.bound, code_size) if req.bound else None
 
     if init_rgb is not None:
-        start = _encode_start(req, init_rgb, code_shape)
+        same = (req.encoder_definition, req.encoder_weights) == (req.net_definition, req.net_weights)
+        encoder = (target_net, target_info) if same else cb.load_net(req.encoder_definition, req.encoder_weights)
+        start = _encode_start(encoder, req.opt_layer, init_rgb, code_shape)
     else:
         start = random_code(req.seed, (1, code_size))
 
@@ -98,15 +101,19 @@ def synthesize(req: Request, progress: Callable[[Iteration], None] | None = None
     return Outcome(saved, result.activations[0], result.iterations, device)
 
 
-def _encode_start(req: Request, rgb: np.ndarray, code_shape: tuple[int, ...]) -> np.ndarray:
-    """The code of a real image: CaffeNet forward to ``opt_layer`` (post-ReLU), as the released code did."""
-    enc_net, enc_info = cb.load_net(req.encoder_definition, req.encoder_weights)
-    shape = check_blob(enc_info, req.opt_layer, "--opt_layer")
+def _encode_start(
+    encoder: tuple[Any, NetInfo], opt_layer: str, rgb: np.ndarray, code_shape: tuple[int, ...]
+) -> np.ndarray:
+    """The code of a real image: the encoder's forward pass to ``opt_layer`` (post-ReLU), as released.
+
+    The encoder is CaffeNet unless the user names another; when it is also the target net, that
+    already loaded net serves (the loop rewrites its input blob every iteration anyway).
+    """
+    net, info = encoder
+    shape = check_blob(info, opt_layer, "--opt_layer")
     if tuple(shape[1:]) != tuple(code_shape[1:]):
         raise InputError(
-            f"encoder blob '{req.opt_layer}' is {list(shape[1:])} but the generator's code is {list(code_shape[1:])}"
+            f"encoder blob '{opt_layer}' is {list(shape[1:])} but the generator's code is {list(code_shape[1:])}"
         )
-    size = check_target_input(enc_info, (1, 3, 10**6, 10**6))
-    data = encoder_input(rgb, cb.imagenet_mean(), size)
-    code = cb.encode(enc_net, data, req.opt_layer)
-    return code.reshape(1, -1).astype(np.float64)
+    data = encoder_input(rgb, cb.imagenet_mean(), image_input_size(info))
+    return cb.encode(net, data, opt_layer).reshape(1, -1).astype(np.float64)
