@@ -43,8 +43,8 @@ class LinearTarget:
     def activation_gradient(self, image, objective):
         self.seen.append(image.copy())
         blob = (image.reshape(len(image), -1) @ self.V.T).reshape(len(image), 2, 2, 2)
-        acts = objective.activations(blob)
-        top = objective.gradient(blob.shape).reshape(len(image), -1)
+        acts = objective.values(blob)
+        top = objective.gradient(blob).reshape(len(image), -1)
         grad = (top @ self.V).reshape(image.shape).astype(np.float32)
         if self.grad_override is not None:
             grad = np.broadcast_to(self.grad_override, grad.shape).astype(np.float32).copy()
@@ -187,13 +187,13 @@ def test_random_code_is_the_legacy_seeded_normal():
 
 def test_objective_fc_and_conv_positions():
     fc = OneHotObjective([Unit(7)])
-    d = fc.gradient((1, 10))
+    d = fc.gradient(np.zeros((1, 10), dtype=np.float32))
     assert d.sum() == 1 and d[0, 7] == 1
     conv = OneHotObjective([Unit(2, x=3, y=1)])
-    d = conv.gradient((1, 4, 5, 6))
+    d = conv.gradient(np.zeros((1, 4, 5, 6), dtype=np.float32))
     assert d.sum() == 1 and d[0, 2, 1, 3] == 1
     blob = np.arange(4 * 5 * 6, dtype=np.float32).reshape(1, 4, 5, 6)
-    assert conv.activations(blob)[0] == blob[0, 2, 1, 3]
+    assert conv.values(blob)[0] == blob[0, 2, 1, 3]
 
 
 def test_display_normalization():

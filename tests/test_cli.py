@@ -50,9 +50,9 @@ def test_end_to_end_outputs(first_run):
 
 def test_debug_frames(first_run):
     out, _ = first_run
-    frames = sorted(p.name for p in (out / "debug").iterdir())
+    frames = sorted(p.name for p in (out / f"{STEM}_debug").iterdir())
     assert frames == ["000.jpg", "001.jpg", "002.jpg"]
-    assert Image.open(out / "debug" / "002.jpg").size == (227, 227)
+    assert Image.open(out / f"{STEM}_debug" / "002.jpg").size == (227, 227)
 
 
 def test_same_seed_same_arrays(first_run, models, bound_file, tmp_path):

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from .images import center_crop, paste_center
-from .objectives import OneHotObjective
+from .objectives import Objective
 
 
 class Generator(Protocol):
@@ -42,7 +42,7 @@ class Target(Protocol):
     input_size: tuple[int, int]
 
     def activation_gradient(
-        self, image: np.ndarray, objective: OneHotObjective
+        self, image: np.ndarray, objective: Objective
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -123,7 +123,7 @@ def constrain(code: np.ndarray, settings: Settings) -> np.ndarray:
 def optimize(
     generator: Generator,
     target: Target,
-    objective: OneHotObjective,
+    objective: Objective,
     start_code: np.ndarray,
     settings: Settings,
     progress: Callable[[Iteration], None] | None = None,

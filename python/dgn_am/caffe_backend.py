@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, read_input
-from .netinfo import NetInfo, WeightBlob, WeightsInfo, check_weights
-from .objectives import OneHotObjective
+from .netinfo import NetInfo, SpatialLayer, WeightBlob, WeightsInfo, check_weights
+from .objectives import Objective
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's INFO/WARNING chatter; must precede the import
 
@@ -124,6 +124,36 @@ def _describe_built(path: str) -> dict[str, Any]:
         "layers": [[n, lyr.type] for n, lyr in zip(net._layer_names, net.layers, strict=True)],
         "inputs": list(net.inputs),
     }
+
+
+def spatial_layers(path: Path) -> list[SpatialLayer]:
+    """The net's layers reduced to their image geometry, for receptive-field arithmetic."""
+    net = parse_definition(path)
+    out = []
+    for layer in net.layer:
+        kw: dict[str, Any] = {}
+        if layer.type in ("Convolution", "Deconvolution"):
+            cp = layer.convolution_param
+            dil = cp.dilation[0] if cp.dilation else 1
+            k = (cp.kernel_h, cp.kernel_w) if cp.kernel_h else (cp.kernel_size[0],) * 2
+            kw["kernel"] = (dil * (k[0] - 1) + 1, dil * (k[1] - 1) + 1)
+            kw["stride"] = (cp.stride_h, cp.stride_w) if cp.stride_h else ((cp.stride[0],) * 2 if cp.stride else (1, 1))
+            kw["pad"] = (cp.pad_h, cp.pad_w) if cp.pad_h or cp.pad_w else ((cp.pad[0],) * 2 if cp.pad else (0, 0))
+        elif layer.type == "Pooling":
+            pp = layer.pooling_param
+            kw["whole"] = pp.global_pooling
+            kw["kernel"] = (pp.kernel_h, pp.kernel_w) if pp.kernel_h else (pp.kernel_size,) * 2
+            kw["stride"] = (pp.stride_h, pp.stride_w) if pp.stride_h else (pp.stride,) * 2
+            kw["pad"] = (pp.pad_h, pp.pad_w) if pp.pad_h or pp.pad_w else (pp.pad,) * 2
+        elif layer.type == "InnerProduct":
+            kw["whole"] = True
+        elif layer.type == "LRN" and layer.lrn_param.norm_region == 1:  # WITHIN_CHANNEL: a spatial window
+            size = layer.lrn_param.local_size
+            kw.update(kernel=(size, size), pad=((size - 1) // 2,) * 2)
+            out.append(SpatialLayer(layer.name, "Pooling", tuple(layer.bottom), tuple(layer.top), **kw))
+            continue
+        out.append(SpatialLayer(layer.name, layer.type, tuple(layer.bottom), tuple(layer.top), **kw))
+    return out
 
 
 # --- caffemodels ------------------------------------------------------------------------------
@@ -264,7 +294,7 @@ class CaffeTarget:
         shape = net.blobs["data"].data.shape
         self.input_size = (int(shape[2]), int(shape[3]))
 
-    def activation_gradient(self, image: np.ndarray, objective: OneHotObjective) -> tuple[np.ndarray, np.ndarray]:
+    def activation_gradient(self, image: np.ndarray, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
         data = self.net.blobs["data"]
         if data.data.shape[0] != len(image):
             data.reshape(len(image), *data.data.shape[1:])
@@ -272,8 +302,8 @@ class CaffeTarget:
         data.data[...] = image
         self.net.forward(end=self.act_layer)
         top = self.net.blobs[self.act_layer]
-        acts = objective.activations(top.data)
-        top.diff[...] = objective.gradient(top.data.shape)
+        acts = objective.values(top.data)
+        top.diff[...] = objective.gradient(top.data)
         self.net.backward(start=self.act_layer)
         grad = data.diff.copy()
         top.diff[...] = 0

@@ -22,6 +22,10 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end_lr", type=float, default=-1.0, help="learning rate approached at the end (<0: start_lr)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random start code")
     p.add_argument("--xy", type=int, default=0, help="spatial position for conv units (x = y = xy)")
+    p.add_argument("--x", type=int, default=None, help="column of a conv unit (default --xy)")
+    p.add_argument("--y", type=int, default=None, help="row of a conv unit (default --xy)")
+    p.add_argument("--unit2", type=int, default=None, help="a second unit of --act_layer to drive at once")
+    p.add_argument("--gamma", type=float, default=0.0, help="with --unit2: maximize a1 + a2 - gamma |a1 - a2|")
     p.add_argument("--opt_layer", default="fc6", choices=["fc6", "fc7", "pool5"],
                    help="code layer: which generator, and which encoder blob a start image goes to")
     p.add_argument("--act_layer", default="fc8", help="blob of the target net holding the unit")
@@ -64,28 +68,29 @@ def _check_numbers(a: argparse.Namespace) -> None:
         raise InputError(f"--unit must be >= 0, got {a.unit}")
     if a.n_iters < 1:
         raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
-    if a.xy < 0:
-        raise InputError(f"--xy must be >= 0, got {a.xy}")
+    for name in ("xy", "x", "y", "unit2"):
+        value = getattr(a, name)
+        if value is not None and value < 0:
+            raise InputError(f"--{name} must be >= 0, got {value}")
+    if a.unit2 is None and a.gamma != 0:
+        raise InputError("--gamma needs --unit2")
     if not 0 <= a.seed < 2**32:
         raise InputError(f"--seed must be in [0, 2**32), got {a.seed}")
-    for name in ("L2", "start_lr", "end_lr"):
+    for name in ("L2", "start_lr", "end_lr", "gamma"):
         if not math.isfinite(getattr(a, name)):
             raise InputError(f"--{name} must be a finite number")
     if a.L2 < 0:
         raise InputError(f"--L2 must be >= 0, got {a.L2}")
+    if a.gamma < 0:
+        raise InputError(f"--gamma must be >= 0, got {a.gamma}")
 
 
 def _run_synthesize(a: argparse.Namespace) -> int:
     from .download import describe_missing
-    from .synthesize import Request, synthesize
+    from .synthesize import Models, Run, synthesize
 
     _check_numbers(a)
-    req = Request(
-        unit=a.unit, n_iters=a.n_iters, L2=a.L2, start_lr=a.start_lr,
-        end_lr=a.start_lr if a.end_lr < 0 else a.end_lr, seed=a.seed, x=a.xy, y=a.xy,
-        opt_layer=a.opt_layer, act_layer=a.act_layer, clip=bool(a.clip), debug=bool(a.debug),
-        init_file=Path(a.init_file) if a.init_file else None, bound=Path(a.bound) if a.bound else None,
-        output_dir=Path(a.output_dir),
+    models = Models(
         net_definition=a.net_definition or paths.caffenet_definition(),
         net_weights=a.net_weights or paths.caffenet_weights(),
         generator_definition=a.generator_definition or paths.generator_definition(a.opt_layer),
@@ -94,9 +99,17 @@ def _run_synthesize(a: argparse.Namespace) -> int:
         encoder_weights=a.encoder_weights or paths.caffenet_weights(),
         gpu=a.gpu,
     )
-    needed = [req.net_weights, req.generator_weights] + ([req.encoder_weights] if req.init_file else [])
-    if req.bound and paths.nets_dir() in req.bound.resolve().parents:
-        needed.append(req.bound)  # a released act_range file that `dgn-am download` would fetch
+    run = Run(
+        unit=a.unit, n_iters=a.n_iters, L2=a.L2, start_lr=a.start_lr,
+        end_lr=a.start_lr if a.end_lr < 0 else a.end_lr, seed=a.seed,
+        x=a.xy if a.x is None else a.x, y=a.xy if a.y is None else a.y,
+        opt_layer=a.opt_layer, act_layer=a.act_layer, clip=bool(a.clip), debug=bool(a.debug),
+        init_file=Path(a.init_file) if a.init_file else None, bound=Path(a.bound) if a.bound else None,
+        output_dir=Path(a.output_dir), unit2=a.unit2, gamma=a.gamma,
+    )
+    needed = [models.net_weights, models.generator_weights] + ([models.encoder_weights] if run.init_file else [])
+    if run.bound and paths.nets_dir() in run.bound.resolve().parents:
+        needed.append(run.bound)  # a released act_range file that `dgn-am download` would fetch
     missing = [p for p in dict.fromkeys(needed) if not p.exists()]
     if missing:
         raise InputError(describe_missing(missing))
@@ -115,7 +128,7 @@ def _run_synthesize(a: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        out = synthesize(req, progress=progress)
+        out = synthesize(models, run, progress=progress)
     finally:
         for bar in bars:
             bar.close()

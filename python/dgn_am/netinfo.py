@@ -140,3 +140,59 @@ def check_target_input(net: NetInfo, image_shape: tuple[int, ...]) -> tuple[int,
             f"{net.path} takes {data[2]}x{data[3]} images but the generator makes {image_shape[2]}x{image_shape[3]}"
         )
     return data[2], data[3]
+
+
+@dataclass(frozen=True)
+class SpatialLayer:
+    """A layer as far as image geometry goes: which blobs it joins and its window per axis (h, w)."""
+
+    name: str
+    type: str
+    bottoms: tuple[str, ...]
+    tops: tuple[str, ...]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int] = (0, 0)
+    whole: bool = False  # sees the whole input (InnerProduct, global pooling)
+
+
+_WINDOWED = {"Convolution", "Pooling"}
+_UNSUPPORTED = {"Deconvolution", "Crop", "Reshape", "Flatten"}
+
+
+def receptive_field(
+    layers: list[SpatialLayer], blob: str, x: int, y: int, input_size: tuple[int, int], input_blob: str = "data"
+) -> tuple[int, int, int, int]:
+    """The input region (top, left, height, width) that unit position (x, y) of ``blob`` sees.
+
+    Walks from ``blob`` back to the input through every window (a unit at [lo, hi] of a layer with
+    kernel k, stride s, pad p sees [lo*s - p, hi*s - p + k - 1] below it); branches that meet in a
+    Concat are united. Clipped to the image. For CaffeNet conv5 at (6, 6) this gives the released
+    163 x 163 crop at offset (32, 32).
+    """
+    producers: dict[str, SpatialLayer] = {}
+    for layer in layers:
+        for top in layer.tops:
+            producers.setdefault(top, layer)  # the first producer; later in-place layers are elementwise
+
+    def back(name: str, lo: int, hi: int, axis: int, depth: int = 0) -> tuple[int, int]:
+        if name == input_blob:
+            return lo, hi
+        if depth > 1000 or name not in producers:
+            raise InputError(f"cannot trace blob '{name}' back to the input '{input_blob}'")
+        layer = producers[name]
+        if layer.type in _UNSUPPORTED:
+            raise InputError(f"receptive fields through a {layer.type} layer ('{layer.name}') are not supported")
+        if layer.whole:
+            return 0, input_size[axis] - 1
+        if layer.type in _WINDOWED:
+            k, s, p = layer.kernel[axis], layer.stride[axis], layer.pad[axis]
+            lo, hi = lo * s - p, hi * s - p + k - 1
+        spans = [back(b, lo, hi, axis, depth + 1) for b in layer.bottoms]
+        return min(a for a, _ in spans), max(b for _, b in spans)
+
+    top, bottom = back(blob, y, y, 0)
+    left, right = back(blob, x, x, 1)
+    top, left = max(top, 0), max(left, 0)
+    bottom, right = min(bottom, input_size[0] - 1), min(right, input_size[1] - 1)
+    return top, left, bottom - top + 1, right - left + 1

@@ -1,4 +1,4 @@
-"""Which unit to drive: a one-hot gradient on a blob, and the matching activation read-out.
+"""What to maximize: a value per sample read off one blob, and its gradient with respect to that blob.
 
 The released code addressed a fully connected unit by its flat index in the blob (so for a batch of
 one, ``flat[unit]``) and a convolutional unit as ``[:, unit, xy, xy]``, which reaches only diagonal
@@ -22,31 +22,77 @@ class Unit:
     x: int = 0
     y: int = 0
 
+    def index(self, sample: int, blob_ndim: int) -> tuple[int, ...]:
+        """Where this unit lives in a blob (flat per-sample index for fc blobs)."""
+        return (sample, self.unit, self.y, self.x) if blob_ndim == 4 else (sample, self.unit)
 
-class OneHotObjective:
-    """Maximize one unit per sample of a batch; the gradient of the objective is a one-hot blob diff."""
+
+def _read(blob: np.ndarray, index: tuple[int, ...]) -> float:
+    if blob.ndim == 4 or blob.ndim == 2:
+        return float(blob[index])
+    return float(blob[index[0]].flat[index[1]])
+
+
+def _mark(diff: np.ndarray, index: tuple[int, ...], value: float) -> None:
+    if diff.ndim == 4 or diff.ndim == 2:
+        diff[index] += value
+    else:
+        diff[index[0]].flat[index[1]] += value
+
+
+class Objective:
+    """A per-sample value of one blob (``values``) and d(value)/d(blob) (``gradient``)."""
+
+    def values(self, blob: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def gradient(self, blob: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OneHotObjective(Objective):
+    """Maximize one unit per sample of a batch: the gradient is a one-hot blob diff (FACTS §5 step 4)."""
 
     def __init__(self, units: Sequence[Unit]) -> None:
         if not units:
             raise ValueError("at least one unit")
         self.units = list(units)
 
-    def gradient(self, blob_shape: tuple[int, ...]) -> np.ndarray:
-        """The top diff that, backpropagated, gives d(activation)/d(input) for each sample."""
-        diff = np.zeros(blob_shape, dtype=np.float32)
+    def values(self, blob: np.ndarray) -> np.ndarray:
+        return np.array([_read(blob, u.index(b, blob.ndim)) for b, u in enumerate(self.units)], dtype=np.float64)
+
+    def gradient(self, blob: np.ndarray) -> np.ndarray:
+        diff = np.zeros(blob.shape, dtype=np.float32)
         for b, u in enumerate(self.units):
-            if len(blob_shape) == 4:
-                diff[b, u.unit, u.y, u.x] = 1.0
-            else:
-                diff[b].flat[u.unit] = 1.0
+            _mark(diff, u.index(b, blob.ndim), 1.0)
         return diff
 
-    def activations(self, blob_data: np.ndarray) -> np.ndarray:
-        """The driven unit's value for each sample, as float64 for the record."""
-        out = np.empty(len(self.units), dtype=np.float64)
-        for b, u in enumerate(self.units):
-            if blob_data.ndim == 4:
-                out[b] = blob_data[b, u.unit, u.y, u.x]
-            else:
-                out[b] = blob_data[b].flat[u.unit]
+
+class PairObjective(Objective):
+    """Two units at once (the paper's supplementary S8, Eq. 2): ``a1 + a2 - gamma * |a1 - a2|``.
+
+    The penalty keeps either unit from winning alone; its (sub)gradient is ``1 -/+ gamma * sign(a1 - a2)``
+    on the two units, evaluated at the current activations, so ``gradient`` needs the blob's values.
+    """
+
+    def __init__(self, first: Unit, second: Unit, gamma: float, batch: int = 1) -> None:
+        self.first, self.second, self.gamma, self.batch = first, second, float(gamma), batch
+
+    def pair(self, blob: np.ndarray, b: int) -> tuple[float, float]:
+        return _read(blob, self.first.index(b, blob.ndim)), _read(blob, self.second.index(b, blob.ndim))
+
+    def values(self, blob: np.ndarray) -> np.ndarray:
+        out = np.empty(self.batch, dtype=np.float64)
+        for b in range(self.batch):
+            a1, a2 = self.pair(blob, b)
+            out[b] = a1 + a2 - self.gamma * abs(a1 - a2)
         return out
+
+    def gradient(self, blob: np.ndarray) -> np.ndarray:
+        diff = np.zeros(blob.shape, dtype=np.float32)
+        for b in range(self.batch):
+            a1, a2 = self.pair(blob, b)
+            s = float(np.sign(a1 - a2))
+            _mark(diff, self.first.index(b, blob.ndim), 1.0 - self.gamma * s)
+            _mark(diff, self.second.index(b, blob.ndim), 1.0 + self.gamma * s)
+        return diff

@@ -52,10 +52,19 @@ def encode_image(image_bgr: np.ndarray, fmt: str) -> bytes:
 
 
 def save_result(
-    directory: Path, stem: str, code: np.ndarray, image: np.ndarray, activations: np.ndarray
+    directory: Path, stem: str, code: np.ndarray, image: np.ndarray, activations: np.ndarray,
+    receptive_field: tuple[int, int, int, int] | None = None,
 ) -> dict[str, Path]:
-    """The image as JPEG (the released name) and PNG, and an .npz of code, image and activations."""
+    """The image as JPEG (the released name) and PNG, and an .npz of code, image and activations.
+
+    For a unit of a convolutional blob, ``{stem}_rf.png`` is also the crop of the image to the unit's
+    receptive field (top, left, height, width), as the released hidden-unit montage shows it.
+    """
     paths = {"jpg": directory / f"{stem}.jpg", "png": directory / f"{stem}.png", "npz": directory / f"{stem}.npz"}
+    if receptive_field is not None:
+        top, left, h, w = receptive_field
+        paths["rf_png"] = directory / f"{stem}_rf.png"
+        write_atomic(paths["rf_png"], encode_image(image[0][:, top : top + h, left : left + w], "PNG"))
     buf = io.BytesIO()
     np.savez(buf, code=code.astype(np.float32), image=image.astype(np.float32),
              activations=np.asarray(activations, dtype=np.float64))
