@@ -64,10 +64,12 @@ def test_one_iteration_against_numpy_from_raw_blobs(nets):
 
 
 def test_activation_rises_over_iterations(nets):
+    # The first update also clips the N(0, 1) start code into [0, bound], which can lower the unit on
+    # random weights; the climb shows over a few more iterations, from both of the first two values.
     gen, tgt, _, _ = nets
     r = optimize(cb.CaffeGenerator(gen), cb.CaffeTarget(tgt, "fc8"), OneHotObjective([Unit(1)]),
-                 random_code(0, (1, 4096)), Settings(4, 8.0, 1e-10, L2=0.99, upper_bound=np.full(4096, 12.0)))
-    assert r.activations[0, -1] > r.activations[0, 0]
+                 random_code(0, (1, 4096)), Settings(8, 2.0, 1e-10, L2=0.99, upper_bound=np.full(4096, 12.0)))
+    assert r.activations[0, -1] > max(r.activations[0, 0], r.activations[0, 1]) + 5
 
 
 def test_conv_unit_off_diagonal(nets):
