@@ -123,7 +123,8 @@ def test_one_iteration_matches_independent_numpy():
     gen, tgt = LinearGenerator(), LinearTarget()
     start = random_code(0, (1, 4))
     s = Settings(1, 3.0, 0.0, L2=0.9, upper_bound=np.array([5.0, 5.0, 5.0, 5.0]))
-    r = optimize(gen, tgt, OneHotObjective([Unit(1, x=1, y=0)]), start, s)
+    seen = []
+    r = optimize(gen, tgt, OneHotObjective([Unit(1, x=1, y=0)]), start, s, progress=seen.append)
 
     # The same step, written out again from the matrices.
     c = start.astype(np.float32)
@@ -141,6 +142,8 @@ def test_one_iteration_matches_independent_numpy():
 
     np.testing.assert_allclose(r.code, expect, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(r.image, crop)  # the saved image is the crop before the image step
+    np.testing.assert_array_equal(seen[0].image, crop)
+    np.testing.assert_allclose(seen[0].stepped, x, rtol=1e-6, atol=1e-6)  # the debug frame: after the step
     assert r.activations.shape == (1, 1)
     assert r.activations[0, 0] == pytest.approx(float((crop.reshape(1, -1) @ tgt.V.T)[0, 5]), rel=1e-5)
 

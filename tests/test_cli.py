@@ -51,8 +51,14 @@ def test_end_to_end_outputs(first_run):
 def test_debug_frames(first_run):
     out, _ = first_run
     frames = sorted(p.name for p in (out / f"{STEM}_debug").iterdir())
-    assert frames == ["000.jpg", "001.jpg", "002.jpg"]
+    # one per iteration (after its image step, as act_max.py wrote them), then the saved result as 003
+    assert frames == ["000.jpg", "001.jpg", "002.jpg", "003.jpg"]
     assert Image.open(out / f"{STEM}_debug" / "002.jpg").size == (227, 227)
+    final = np.asarray(Image.open(out / f"{STEM}_debug" / "003.jpg"), dtype=np.float64)
+    saved = np.asarray(Image.open(out / f"{STEM}.jpg"), dtype=np.float64)
+    last = np.asarray(Image.open(out / f"{STEM}_debug" / "002.jpg"), dtype=np.float64)
+    assert np.abs(final - saved).mean() < 1.0  # the same image (JPEG both)
+    assert np.abs(last - saved).mean() > np.abs(final - saved).mean()  # the stepped frame differs
 
 
 def test_same_seed_same_arrays(first_run, models, bound_file, tmp_path):

@@ -125,7 +125,7 @@ def test_x_y_names_rf_crop_and_manifest(models, tmp_path):
     proto_sha = hashlib.sha256((PROTOTXT / "caffenet.prototxt").read_bytes()).hexdigest()
     assert m["models"]["target"]["definition_sha256"] == proto_sha
     assert m["caffe"]["caffe_commit"] == "99bd99795dcdf0b1d3086a8d67ab1782a8a08383"
-    assert m["device"] == "CPU" and m["version"] and m["wall_seconds"] > 0
+    assert m["device"].startswith("CPU: ") and m["version"] and m["wall_seconds"] > 0
     z = np.load(tmp_path / f"{stem}.npz")
     assert m["results"]["final_activation"] == pytest.approx(float(z["activations"][-1]))
 

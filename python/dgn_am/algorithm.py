@@ -12,8 +12,9 @@ Each iteration, as the released act_max.py ran it (FACTS §5):
 7. A NaN gradient norm skips that step; a zero norm ends the run after this iteration.
 
 The saved result is the last iteration's crop of x0 (generated from the code before that
-iteration's update). Both nets stay fixed; only the code moves. Every normalization is per sample,
-so a batch of codes (several units or seeds) runs as independent copies of the released loop.
+iteration's update); the released debug frames were each iteration's x after the image step instead.
+Both nets stay fixed; only the code moves. Every normalization is per sample, so a batch of codes
+(several units or seeds) runs as independent copies of the released loop.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Iteration:
     lr: float
     activations: np.ndarray
     image: np.ndarray  # the crop fed to the target net this iteration (B x 3 x h x w, BGR)
+    # the crop after this iteration's image step: what act_max.py wrote as its per-iteration debug frame
+    stepped: np.ndarray
 
 
 @dataclass
@@ -157,7 +160,7 @@ def optimize(
         code = np.where(active[:, None], new_code, code)
 
         if progress is not None:
-            progress(Iteration(i, n, lr, a, crop))
+            progress(Iteration(i, n, lr, a, crop, x))
 
         for b in range(batch):
             if active[b] and (norm_net[b] == 0 or norm_gen[b] == 0):

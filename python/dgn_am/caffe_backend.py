@@ -193,7 +193,7 @@ def set_mode(gpu: int | None) -> str:
     c = caffe()
     if gpu is None:
         c.set_mode_cpu()
-        return "CPU"
+        return f"CPU: {_cpu_name()}"
     if not build_info().get("cuda"):
         raise InputError(
             f"--gpu {gpu}: this Caffe was built CPU-only; rebuild it with scripts/install_caffe.sh --cuda"
@@ -206,7 +206,30 @@ def set_mode(gpu: int | None) -> str:
         raise InputError(f"--gpu {gpu}: no usable CUDA device ({_caffe_reason(proc.stderr)})")
     c.set_device(gpu)
     c.set_mode_gpu()
-    return f"GPU {gpu}: {proc.stdout.strip()}"
+    return f"GPU {gpu}: {_gpu_name(gpu)}"
+
+
+def _cpu_name() -> str:
+    """The processor's model name, for the run manifest (results can differ across BLAS kernels)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _gpu_name(gpu: int) -> str:
+    """The CUDA device's name as the driver reports it (pycaffe has no call for it)."""
+    try:
+        proc = subprocess.run(["nvidia-smi", f"--id={gpu}", "--query-gpu=name", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown device"
+    return proc.stdout.strip() or "unknown device"
 
 
 def load_net(definition: Path, weights: Path) -> tuple[Any, NetInfo]:

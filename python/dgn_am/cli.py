@@ -55,11 +55,101 @@ def _download_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_download)
 
 
+def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="rerun the authors' released examples and build their montages")
+    p.add_argument("examples", nargs="+", metavar="EXAMPLE", help="example1 ... example5, or all")
+    p.add_argument("--output_dir", type=Path, default=Path("output/reproduce"), help="where montages and runs go")
+    p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N")
+    p.add_argument("--dry-run", action="store_true", help="print each panel's dgn-am synthesize line and stop")
+    p.add_argument("--compare", action="store_true", help="compare each montage with the released image")
+    p.add_argument("--n_iters", type=int, default=None,
+                   help="shorten every panel to N iterations for a quick check (the result is then no reproduction)")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
+    from .compare import PSNR_MIN, SSIM_MIN, TRAJECTORY_MAX_REL
+
+    p = sub.add_parser("compare", help="compare a result montage with a reference, panel by panel")
+    p.add_argument("result", type=Path)
+    p.add_argument("reference", type=Path)
+    p.add_argument("--example", default=None, help="released layout to split by (default: from the result's "
+                   "manifest, else from the image size)")
+    p.add_argument("--json", type=Path, default=None, help="report file (default RESULT.compare.json)")
+    p.add_argument("--ssim_min", type=float, default=SSIM_MIN)
+    p.add_argument("--psnr_min", type=float, default=PSNR_MIN)
+    p.add_argument("--trajectory_max_rel", type=float, default=TRAJECTORY_MAX_REL)
+    p.set_defaults(func=_run_compare)
+
+
+_SWEEP_EPILOG = """\
+Every list flag takes a comma list (--units and --seeds also ranges: 0-9,643,700-799); the grid is the product
+of --units, --seeds, --n_iters, --L2, --start_lr and --end_lr. --config FILE.toml takes the same keys at its
+top level (lists allowed, paths relative to the file); flags override it.
+
+Resumable: a run whose manifest (.json, written last) records the same settings and model files is skipped;
+any other run is redone. Shards: --shard I/N takes jobs I, I+N, I+2N, ... of the grid (I from 0), e.g.
+  SLURM (sbatch --array=0-9):       --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+  Kubernetes indexed Job (10 completions): --shard $JOB_COMPLETION_INDEX/10
+Each shard rewrites OUTPUT_DIR/index.html from every result on disk; --gallery-only just rebuilds it.
+"""
+
+
+def _sweep_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run DGN-AM over units x seeds x a hyperparameter grid (resumable, sharded)",
+                       description="Synthesize many units in one process that loads the nets once.",
+                       epilog=_SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, default=None, help="TOML file with these flags' names as keys")
+    p.add_argument("--units", "--unit", default=None, help="units, with ranges: 0-9,643,700-799")
+    p.add_argument("--seeds", "--seed", default=None, help="seeds of the random start code (default 0)")
+    p.add_argument("--n_iters", default=None, help="iterations (default 10)")
+    p.add_argument("--L2", default=None, help="code decay factors (default 1.0)")
+    p.add_argument("--start_lr", default=None, help="learning rates at iteration 0 (default 2.0)")
+    p.add_argument("--end_lr", default=None, help="final learning rates (default -1: the run's start_lr)")
+    p.add_argument("--act_layer", default=None, help="blob of the target net holding the units (default fc8)")
+    p.add_argument("--opt_layer", default=None, choices=["fc6", "fc7", "pool5"], help="code layer (default fc6)")
+    p.add_argument("--xy", type=int, default=None, help="spatial position for conv units (x = y = xy)")
+    p.add_argument("--x", type=int, default=None, help="column of conv units (default --xy)")
+    p.add_argument("--y", type=int, default=None, help="row of conv units (default --xy)")
+    p.add_argument("--clip", type=int, default=None, choices=[0, 1], help="1: clip the code to [-1, 1]")
+    p.add_argument("--bound", default=None, help="file of per-unit upper bounds for the code (act_range)")
+    p.add_argument("--init_file", default=None, help="start every run from this image's code")
+    p.add_argument("--output_dir", default=None, help="where the results and index.html go (default .)")
+    for name in ("net_definition", "net_weights", "generator_definition", "generator_weights",
+                 "encoder_definition", "encoder_weights"):
+        p.add_argument(f"--{name}", default=None, help=f"as for synthesize ({name.replace('_', ' ')})")
+    p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N (CUDA builds only)")
+    p.add_argument("--shard", default=None, metavar="I/N", help="run only part I (from 0) of N of the grid")
+    p.add_argument("--gallery-only", action="store_true", help="only rebuild OUTPUT_DIR/index.html")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_sweep)
+
+
+def _act_range_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("act-range", help="per-unit code bounds (mean + k std of a layer) over an image folder",
+                       description="Write an act_range bound file: per unit of --layer, mean + k * std of its "
+                       "activations over every image in --images (--k 3 makes the released act_range/3x kind).")
+    p.add_argument("--net_definition", type=Path, default=None, help="encoder prototxt (default CaffeNet)")
+    p.add_argument("--net_weights", type=Path, default=None, help="encoder caffemodel (default CaffeNet)")
+    p.add_argument("--layer", default="fc6", help="blob whose units are bounded (default fc6, post-ReLU)")
+    p.add_argument("--images", type=Path, required=True, help="folder of images (png, jpg, ...; others ignored)")
+    p.add_argument("--k", type=float, default=3.0, help="standard deviations above the mean (default 3)")
+    p.add_argument("--mean", default="imagenet",
+                   help="'imagenet' (subtract the ImageNet mean image) or a number subtracted from every pixel")
+    p.add_argument("--decimals", type=int, default=0, help="digits kept (default 0: integers, as released)")
+    p.add_argument("--output", type=Path, required=True, help="bound file to write (one line)")
+    p.set_defaults(func=_run_act_range)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dgn-am", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
+    _sweep_parser(sub)
+    _reproduce_parser(sub)
+    _compare_parser(sub)
     _download_parser(sub)
+    _act_range_parser(sub)
     return parser
 
 
@@ -162,6 +252,169 @@ def _run_download(a: argparse.Namespace) -> int:
     for bar in bars.values():
         bar.close()
     print(f"{len(files)} files present and verified under {a.nets_dir or paths.nets_dir()}")
+    return 0
+
+
+def _run_reproduce(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .download import describe_missing
+    from .releases import command, models_for, select
+    from .reproduce import run_release
+
+    releases = select(a.examples)
+    if a.n_iters is not None and a.n_iters < 1:
+        raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
+    if a.dry_run:
+        for release in releases:
+            models = models_for(release, a.gpu)
+            print(f"# {release.name}")
+            for run in release.runs(a.output_dir / release.name, a.n_iters):
+                print(command(models, run))
+        return 0
+    for release in releases:
+        models = models_for(release, a.gpu)
+        run0 = release.runs(a.output_dir / release.name)[0]
+        needed = [models.net_weights, models.generator_weights, run0.bound]
+        needed += [models.encoder_weights, run0.init_file] if run0.init_file else []
+        missing = [p for p in dict.fromkeys(needed) if p is not None and not p.exists()]
+        if missing:
+            raise InputError(f"{release.name}: " + describe_missing(missing))
+
+    failed = False
+    for release in releases:
+        bars: dict[int, tqdm] = {}
+
+        def progress(k: int, it, release=release, bars=bars) -> None:  # noqa: ANN001 - algorithm.Iteration
+            if k not in bars:
+                for bar in bars.values():
+                    bar.close()
+                bars[k] = tqdm(total=it.n_iters, desc=f"{release.name} unit {release.units[k]}", unit="it",
+                               file=sys.stderr)
+            bars[k].set_postfix(act=f"{it.activations[0]:.2f}", refresh=False)
+            bars[k].update(1)
+
+        try:
+            result = run_release(release, a.output_dir, a.gpu, progress=progress, n_iters=a.n_iters)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        print(f"\n{release.name}: {result.montage}")
+        print(f"{'unit':>6}  {'label':<24} {'final activation':>16}")
+        for unit, label, act in result.panels:
+            print(f"{unit:>6}  {label[:24]:<24} {act:>16.2f}")
+        for check in result.checks:
+            print(f"  {check.verdict:<10} {check.path}: {check.detail}")
+        if result.is_reproduction:
+            print(f"{release.name} is a reproduction: every model is the released one.")
+        elif result.shortened:
+            print(f"{release.name} is NOT a reproduction: it ran {a.n_iters} iterations instead of {release.n_iters}.")
+        else:
+            print(f"{release.name} is NOT a reproduction of the released run: a model file differs from, or could "
+                  "not be checked against, the released one.")
+        if a.compare:
+            reference = paths.released(f"examples/{release.name}.jpg")
+            failed |= _compare_and_report(result.montage, reference, release.name, result.trajectory,
+                                          None, None, None, None) != 0
+    return 1 if failed else 0
+
+
+def _compare_and_report(result: Path, reference: Path, example: str | None, trajectory: list[float] | None,
+                        out: Path | None, ssim_min: float | None, psnr_min: float | None,
+                        max_rel: float | None) -> int:
+    from . import compare
+
+    report = compare.compare_release(result, reference, example, trajectory,
+                                     ssim_min=ssim_min, psnr_min=psnr_min, max_rel=max_rel)
+    out = out or result.with_suffix(".compare.json")
+    compare.write_report(report, out)
+    print(report.table())
+    if report.passed:
+        print(f"PASS: {result} matches {reference} (report {out})")
+        return 0
+    print(f"FAIL: {', '.join(report.failures())} (report {out})")
+    return 1
+
+
+def _run_compare(a: argparse.Namespace) -> int:
+    trajectory = None
+    example = a.example
+    record = a.result.with_suffix(".json")
+    if record.is_file():
+        import json
+
+        try:
+            data = json.loads(record.read_text())
+        except ValueError:
+            data = {}
+        example = example or data.get("release")
+        trajectory = data.get("trajectory") or None
+    return _compare_and_report(a.result, a.reference, example, trajectory, a.json, a.ssim_min, a.psnr_min,
+                               a.trajectory_max_rel)
+
+
+def _run_sweep(a: argparse.Namespace) -> int:
+    import signal
+
+    from . import gallery, sweep
+
+    shard = sweep.parse_shard(a.shard) if a.shard is not None else sweep.Shard()
+    settings = sweep.settings({k: getattr(a, k) for k in sweep.KEYS}, a.config)
+    if a.gallery_only:
+        print(f"gallery: {gallery.write(Path(settings.get('output_dir')))}")
+        return 0
+    plan = sweep.plan(settings)
+    bars: list = []  # made at the first event, so a failed check prints only its one line
+    skipped = [0]
+
+    def progress(ev: sweep.Event) -> None:
+        if a.quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+
+            desc = "sweep" if shard.count == 1 else f"sweep {shard}"
+            bars.append(tqdm(total=ev.jobs, desc=desc, unit="run", file=sys.stderr))
+        bar, r = bars[0], ev.run
+        if ev.kind == "iteration" and ev.iteration is not None:
+            it = ev.iteration
+            bar.set_postfix({"unit": r.unit, "seed": r.seed, "it": f"{it.index + 1}/{it.n_iters}",
+                             "act": f"{it.activations[0]:.2f}"})
+        elif ev.kind == "finished" and ev.outcome is not None:
+            bar.set_postfix({"unit": r.unit, "seed": r.seed, "act": f"{ev.outcome.activations[-1]:.2f}"},
+                            refresh=False)
+            bar.update(1)
+        elif ev.kind == "skipped":
+            skipped[0] += 1
+            bar.set_postfix({"skipped": skipped[0]}, refresh=False)
+            bar.update(1)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SLURM and Kubernetes stop jobs with SIGTERM: unwind, no temporaries left
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        summary = sweep.run(plan, shard, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for bar in bars:
+            bar.close()
+    part = f"shard {shard}: {len(summary.ran) + len(summary.skipped)} of {summary.grid} runs" \
+        if shard.count > 1 else f"{summary.grid} runs"
+    replaced = f" ({len(summary.replaced)} replaced results made with other settings)" if summary.replaced else ""
+    print(f"{part}: {len(summary.ran)} ran{replaced}, {len(summary.skipped)} skipped (already finished)")
+    print(f"gallery: {summary.gallery}")
+    return 0
+
+
+def _run_act_range(a: argparse.Namespace) -> int:
+    from .actrange import compute
+
+    result = compute(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
+                     a.layer, a.images, a.k, a.mean, a.output, decimals=a.decimals)
+    print(f"{a.layer}: mean + {a.k:g} std of {len(result.bounds)} units over {result.n_images} images; "
+          f"bounds {result.bounds.min():.2f}..{result.bounds.max():.2f} (mean {result.bounds.mean():.2f})")
+    print(f"saved {result.output}")
     return 0
 
 

@@ -146,13 +146,16 @@ class Session:
 
         def on_iteration(it: Iteration) -> None:
             if frames is not None:
-                write_atomic(frames / f"{str(it.index).zfill(3)}.jpg", encode_image(it.image[0], "JPEG"))
+                # act_max.py's debug frames: each iteration's image after the image step
+                write_atomic(frames / f"{str(it.index).zfill(3)}.jpg", encode_image(it.stepped[0], "JPEG"))
             if progress is not None:
                 progress(it)
 
         settings = Settings(run.n_iters, run.start_lr, run.end_lr, run.L2, run.clip, bounds)
         target = cb.CaffeTarget(self.net, run.act_layer)
         result = optimize(self.generator, target, objective, start.reshape(1, self.code_size), settings, on_iteration)
+        if frames is not None:  # and, as frame n_iters, the saved result itself
+            write_atomic(frames / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[0], "JPEG"))
         rf = self.receptive_field(run)
         paths = save_result(out_dir, stem, result.code, result.image, result.activations[0], rf)
         m = self.models
