@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,10 @@ def test_end_to_end_outputs(first_run):
     expect = np.rint((np.clip(rgb, -120, 120) + 120) / 240 * 255)
     np.testing.assert_array_equal(png, expect.astype(np.uint8))
     assert "saved" in proc.stdout and STEM in proc.stdout
+    umask = os.umask(0)
+    os.umask(umask)
+    for ext in ("jpg", "png", "npz", "json"):  # atomic writes still get a plain file's mode
+        assert (out / f"{STEM}.{ext}").stat().st_mode & 0o777 == 0o666 & ~umask
     assert "fc8 unit 643" in proc.stderr and "3/3" in proc.stderr  # the progress bar
 
 
