@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from dgn_am.mini.netspecs import write_prototxts as write_mini_prototxts
 from dgn_am.netspecs import all_definitions, render
 from dgn_am.outputs import write_atomic
 from dgn_am.paths import PROTOTXT
@@ -15,6 +16,8 @@ def main() -> int:
     for name, proto in all_definitions().items():
         write_atomic(PROTOTXT / name, render(proto).encode())
         print(PROTOTXT / name)
+    for path in write_mini_prototxts():  # the miniature model's nets, into prototxt/mini/
+        print(path)
     return 0
 
 

@@ -141,6 +141,22 @@ def _act_range_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_act_range)
 
 
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    from .mini.demo import DemoSettings
+
+    p = sub.add_parser("demo", help="DGN-AM on every class of the miniature model (offline): montage + gallery",
+                       description="Synthesize the preferred image of every class of the miniature encoder E "
+                       "through the miniature generator G, and write a labelled montage and a gallery.")
+    p.add_argument("--output_dir", type=Path, default=Path("output/demo"), help="where results go (output/demo)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="also report how many images an independent classifier recognizes (exit 1 below 80%%) "
+                   "and each class's activation against real held-out images")
+    p.add_argument("--n_iters", type=int, default=DemoSettings.n_iters,
+                   help=f"iterations per class (default {DemoSettings.n_iters})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dgn-am", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _compare_parser(sub)
     _download_parser(sub)
     _act_range_parser(sub)
+    _demo_parser(sub)
     return parser
 
 
@@ -416,6 +433,54 @@ def _run_act_range(a: argparse.Namespace) -> int:
           f"bounds {result.bounds.min():.2f}..{result.bounds.max():.2f} (mean {result.bounds.mean():.2f})")
     print(f"saved {result.output}")
     return 0
+
+
+def _run_demo(a: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .mini.demo import DemoSettings, run_demo
+
+    if a.n_iters < 1:
+        raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
+    settings = dataclasses.replace(DemoSettings(), n_iters=a.n_iters)
+    bars: list = []
+
+    def progress(k: int, n: int, it) -> None:  # noqa: ANN001 - algorithm.Iteration
+        if a.quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=n * it.n_iters, desc="demo", unit="it", file=sys.stderr))
+        bars[0].set_postfix(cls=k, act=f"{it.activations[0]:.2f}", refresh=False)
+        bars[0].update(1)
+
+    try:
+        result = run_demo(a.output_dir, settings, evaluate_=a.evaluate, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    s = result.settings
+    print(f"DGN-AM on {len(result.classes)} classes of the miniature model: {s.n_iters} iterations each, "
+          f"lr {s.start_lr:g} -> {s.end_lr:g}, L2 {s.L2:g}, seed {s.seed} ({result.seconds:.1f} s, {result.device})")
+    print(f"{'class':<14} {'activation':>10}")
+    for c in result.classes:
+        print(f"{c.label:<14} {c.activation:>10.2f}")
+    print(f"montage: {result.montage}")
+    print(f"gallery: {result.gallery}")
+    ev = result.evaluation
+    if ev is None:
+        return 0
+    recognized = sum(r.recognized for r in ev.rows)
+    print(f"\n{'class':<14} {'synthetic':>9} {'real median':>11} {'ratio':>6}  classifier says (p target)")
+    for r in ev.rows:
+        print(f"{r.label:<14} {r.synthetic:>9.2f} {r.real_median:>11.2f} {r.ratio:>6.2f}  "
+              f"{r.predicted} ({r.probability:.2f})")
+    print(f"real medians over {ev.heldout_images} held-out images; median ratio {ev.median_ratio:.2f}")
+    print(f"independent classifier: {ev.share:.0%} ({recognized}/{len(ev.rows)}) of the synthesized images "
+          f"labelled as their target class (threshold {ev.threshold:.0%})")
+    print("PASS" if ev.passed else "FAIL: below the threshold")
+    return 0 if ev.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:

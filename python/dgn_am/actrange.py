@@ -1,0 +1,178 @@
+"""Act-range files: per-unit upper bounds of a code layer, mean + k standard deviations over real images.
+
+DGN-AM clips every code unit to [0, bound] (FACTS §5 step 7). The released bounds
+(``act_range/{1x,2x,3x}/fc6.txt``) are, per their README, "k times the standard deviation around the
+mean activation", k = 1, 2, 3: the files agree, since per unit 3x - 2x and 2x - 1x are the same number
+up to rounding (mean 3.74 for both: the std), and 1x minus that (0.63 on average) is a plausible mean
+of post-ReLU fc6. So the Nx file is ``mean + N * std`` and ``--k N`` writes it. The released values are
+integers (rounded); ``decimals`` keeps more digits where a code's units are small.
+
+Statistics are per element of the flattened blob (a conv code is bounded element by element too),
+population std (ddof 0), accumulated batch by batch in float64 (Chan et al.'s pairwise update), so a
+large image folder never has to fit in memory. Negative bounds (possible only for a layer without a
+ReLU) are raised to 0: the code's lower clip is 0 anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+#: File endings read from an image folder (case-insensitive); other files are ignored.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class RunningStats:
+    """Per-element count, mean and sum of squared deviations, updated one batch (N x ...) at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, batch: np.ndarray) -> None:
+        x = np.asarray(batch, dtype=np.float64)
+        if not len(x):
+            return
+        x = x.reshape(len(x), -1)
+        n_b, mean_b = len(x), x.mean(axis=0)
+        m2_b = ((x - mean_b) ** 2).sum(axis=0)
+        if self.mean is None:
+            self.count, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        if mean_b.shape != self.mean.shape:
+            raise ValueError(f"batch has {mean_b.size} units, earlier batches {self.mean.size}")
+        n = self.count + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / n)
+        self.count = n
+
+    @property
+    def std(self) -> np.ndarray:
+        if self.m2 is None:
+            raise ValueError("no activations were added")
+        return np.sqrt(self.m2 / self.count)
+
+
+def bounds(stats: RunningStats, k: float) -> np.ndarray:
+    """Per-unit ``mean + k * std``, at least 0."""
+    if stats.mean is None:
+        raise ValueError("no activations were added")
+    return np.maximum(stats.mean + k * stats.std, 0.0)
+
+
+def format_bounds(values: np.ndarray, decimals: int = 0) -> str:
+    """One line of space-separated numbers, as the released files: integers when ``decimals`` is 0."""
+    rounded = np.round(np.asarray(values, dtype=np.float64), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if decimals == 0:
+        return " ".join(str(int(v)) for v in rounded) + "\n"
+    return " ".join(f"{v:.{decimals}f}" for v in rounded) + "\n"
+
+
+def parse_mean(text: str) -> float | None:
+    """``--mean``: ``imagenet`` (None: the ImageNet mean image) or a number subtracted from every pixel."""
+    if text.strip().lower() == "imagenet":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--mean must be 'imagenet' or a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise InputError(f"--mean must be a finite number, got {text!r}")
+    return value
+
+
+def image_files(directory: Path) -> list[Path]:
+    """The images of a folder (by file ending, sorted by name), or an InputError if there are none."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"image folder {directory} does not exist or is not a folder")
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"image folder {directory} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image file as H x W x 3 uint8 RGB, or an InputError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"image {path} is not a readable image ({exc.__class__.__name__})") from None
+
+
+def check_images(files: Sequence[Path]) -> None:
+    """Decode every file once, so an unreadable one is found before any net is loaded.
+
+    The pixels are not kept (a large folder need not fit in memory); ``compute`` decodes them again.
+    """
+    for path in files:
+        read_image(path)
+
+
+def input_blob(rgb: np.ndarray, mean: float | None, size: tuple[int, int], imagenet_mean: Callable[[], np.ndarray],
+               ) -> np.ndarray:
+    """One image as the encoder's input (1 x 3 x H x W): resized, BGR, minus the ImageNet mean image or a constant.
+
+    Both go through ``images.encoder_input`` (the released preprocessing); a constant is a flat mean image.
+    """
+    from .images import encoder_input
+
+    mean_bgr = imagenet_mean() if mean is None else np.full((3, *size), mean, dtype=np.float32)
+    return encoder_input(rgb, mean_bgr, size)
+
+
+@dataclass(frozen=True)
+class ActRange:
+    """The result of ``compute``: the bounds, what they came from, and the file written."""
+
+    bounds: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    n_images: int
+    output: Path
+
+
+def compute(net_definition: Path, net_weights: Path, layer: str, images_dir: Path, k: float, mean: str,
+            output: Path, decimals: int = 0, batch: int = 50) -> ActRange:
+    """Run the encoder over every image of ``images_dir``, write ``mean + k * std`` of blob ``layer``.
+
+    Every input is checked before Caffe sees any of it: k, the mean, the folder and each image, the
+    output folder, the net (probed in a child process), the layer name and the weights.
+    """
+    from . import caffe_backend as cb
+    from .outputs import ensure_writable_dir, write_atomic
+
+    if not np.isfinite(k) or k <= 0:
+        raise InputError(f"--k must be a number > 0, got {k}")
+    if decimals < 0:
+        raise InputError(f"--decimals must be >= 0, got {decimals}")
+    mean_value = parse_mean(mean)
+    files = image_files(images_dir)
+    check_images(files)
+    ensure_writable_dir(Path(output).parent)
+    info = cb.probe(net_definition)
+    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
+        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
+    if layer not in info.blobs:
+        raise InputError(f"net {net_definition} has no blob '{layer}'; "
+                         f"its blobs are: {', '.join(info.blobs)}")
+    net, _ = cb.load_net(net_definition, net_weights)
+    size = (int(info.blobs["data"][2]), int(info.blobs["data"][3]))
+    stats = RunningStats()
+    for start in range(0, len(files), batch):
+        data = np.concatenate([input_blob(read_image(f), mean_value, size, cb.imagenet_mean)
+                               for f in files[start : start + batch]])
+        stats.add(cb.encode(net, data, layer))
+    values = bounds(stats, k)
+    write_atomic(Path(output), format_bounds(values, decimals).encode())
+    return ActRange(values, stats.mean, stats.std, len(files), Path(output))

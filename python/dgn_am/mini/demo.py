@@ -1,0 +1,215 @@
+"""``dgn-am demo``: DGN-AM on every class of the miniature model, offline, as a labelled montage and a gallery.
+
+The target net is E, the generator G (trained to invert E's fc6, ``dgn_am.mini.gan``), and each class
+k of E's fc8 gets one run of the released algorithm (``dgn_am.synthesize``, unchanged) from the random
+start code of ``seed``, with the code bounded by E's fc6 act-range (``fc6_bounds.txt``). The settings
+(``DemoSettings``) are the paper's schedule shortened to fit the 2-minute budget on 2 CPU cores; they were
+chosen on the shipped model (see the README): 200 iterations with a learning rate falling linearly from
+``start_lr`` to ``end_lr`` and the released L2 decay of 0.99.
+
+``evaluate`` then asks an independently trained classifier (different architecture and seed) what each
+synthesized image shows, and compares each image's target activation with real held-out images of the
+class (``dgn_am.mini.evaluate``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import caffe_backend as cb
+from .. import gallery, montage, paths
+from ..algorithm import Iteration
+from ..errors import InputError
+from ..images import to_display
+from ..outputs import ensure_writable_dir
+from ..synthesize import Models, Run, Session
+from . import data, evaluate, solvers
+
+#: How to regenerate the shipped files, for the error a missing one gets.
+REGENERATE = ".venv/bin/python -m dgn_am.mini.train all"
+#: Tiles are shown at this multiple of 64 px (nearest neighbour) so the montage is readable.
+TILE_ZOOM = 2
+MONTAGE_NAME = "montage.png"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """act_max.py's settings for every class (opt layer fc6, target E's fc8, code bounded by fc6_bounds.txt)."""
+
+    n_iters: int = 200
+    start_lr: float = 2.0
+    end_lr: float = 1e-10
+    L2: float = 0.99
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MiniFiles:
+    """The miniature model's files: definitions in prototxt/mini, weights and data in nets/mini."""
+
+    prototxt: Path
+    nets: Path
+
+    @classmethod
+    def default(cls) -> MiniFiles:
+        return cls(paths.PROTOTXT / "mini", paths.nets_dir() / "mini")
+
+    def models(self) -> Models:
+        encoder = (self.prototxt / "encoder.prototxt", self.nets / "encoder.caffemodel")
+        return Models(net_definition=encoder[0], net_weights=encoder[1],
+                      generator_definition=self.prototxt / "generator.prototxt",
+                      generator_weights=self.nets / "generator.caffemodel",
+                      encoder_definition=encoder[0], encoder_weights=encoder[1])
+
+    @property
+    def bounds(self) -> Path:
+        return self.nets / "fc6_bounds.txt"
+
+    @property
+    def labels(self) -> Path:
+        return self.nets / "labels.txt"
+
+    @property
+    def classifier(self) -> tuple[Path, Path]:
+        return self.prototxt / "classifier.prototxt", self.nets / "classifier.caffemodel"
+
+    def check(self, evaluate: bool) -> None:
+        """Every file the demo needs exists, or one InputError naming the missing ones and the fix."""
+        m = self.models()
+        needed = [m.net_definition, m.net_weights, m.generator_definition, m.generator_weights, self.bounds,
+                  self.labels]
+        if evaluate:
+            needed += list(self.classifier)
+        missing = [str(p) for p in needed if not Path(p).is_file()]
+        if missing:
+            raise InputError(f"missing miniature model files: {', '.join(missing)}; regenerate them with "
+                             f"'{REGENERATE}' (or 'scripts/make_prototxts.py' for the prototxts)")
+
+    def class_names(self) -> list[str]:
+        names = [line.strip() for line in self.labels.read_text().splitlines() if line.strip()]
+        if not names:
+            raise InputError(f"label file {self.labels} is empty")
+        return names
+
+
+@dataclass
+class ClassResult:
+    unit: int
+    label: str
+    activation: float  # E's fc8 unit at the saved image
+    image: np.ndarray  # the saved image, 1 x 3 x 64 x 64 BGR, pixel scale
+    png: Path
+
+
+@dataclass
+class Evaluation:
+    rows: list[evaluate.ClassRow]
+    share: float
+    threshold: float
+    heldout_images: int
+
+    @property
+    def passed(self) -> bool:
+        return self.share >= self.threshold
+
+    @property
+    def median_ratio(self) -> float:
+        return evaluate.median_ratio(self.rows)
+
+
+@dataclass
+class DemoResult:
+    classes: list[ClassResult]
+    montage: Path
+    gallery: Path
+    settings: DemoSettings
+    device: str
+    seconds: float
+    evaluation: Evaluation | None = None
+
+
+#: progress(class index, number of classes, the iteration just done)
+Progress = Callable[[int, int, Iteration], None]
+
+
+def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSettings,
+                       progress: Progress | None = None) -> tuple[list[ClassResult], str]:
+    """One DGN-AM run per class of E's fc8, each written (image, npz, manifest) into ``output_dir``."""
+    names = files.class_names()
+    session = Session(files.models())
+    n_classes = int(session.net_info.blobs["fc8"][1])
+    if n_classes != len(names):
+        raise InputError(f"{files.labels} names {len(names)} classes but E's fc8 has {n_classes} units")
+    results = []
+    for unit in range(n_classes):
+        run = Run(unit=unit, n_iters=settings.n_iters, L2=settings.L2, start_lr=settings.start_lr,
+                  end_lr=settings.end_lr, seed=settings.seed, opt_layer="fc6", act_layer="fc8",
+                  bound=files.bounds, output_dir=output_dir)
+        hook = None if progress is None else (lambda it, u=unit: progress(u, n_classes, it))
+        out = session.run(run, hook)
+        with np.load(out.paths["npz"]) as saved:
+            image = saved["image"].copy()
+        results.append(ClassResult(unit, names[unit], float(out.activations[-1]), image, out.paths["png"]))
+    return results, session.device
+
+
+def montage_geometry(count: int, columns: int = 5) -> montage.Geometry:
+    """A montage layout for ``count`` zoomed 64 px tiles with small labels."""
+    tile = 64 * TILE_ZOOM
+    probe = montage.Geometry("mini", tile, tile, 0, (0, 0), columns=columns, label_h=22, font_size=15,
+                             baseline=16)
+    size, _, _ = probe.layout([True] * count)  # count 0: the natural size of the regular layout
+    return montage.Geometry("mini", tile, tile, count, size, columns=columns, label_h=22, font_size=15,
+                            baseline=16)
+
+
+def write_montage(classes: list[ClassResult], path: Path) -> Path:
+    """The synthesized images side by side, each labelled with its class and final activation."""
+    tiles = [np.repeat(np.repeat(to_display(c.image[0]), TILE_ZOOM, axis=0), TILE_ZOOM, axis=1) for c in classes]
+    labels = [f"{c.label} ({c.activation:.1f})" for c in classes]
+    return montage.save(montage.render(tiles, labels, montage_geometry(len(classes))), path)
+
+
+def evaluate_classes(files: MiniFiles, classes: list[ClassResult], heldout_per_class: int | None = None,
+                     data_seed: int | None = None) -> Evaluation:
+    """The independent classifier's verdict on each synthesized image, and E's activations on real ones."""
+    from .train import DATA_SEED, HELDOUT_PER_CLASS
+
+    names = files.class_names()
+    images = np.concatenate([c.image for c in classes])
+    judge, _ = cb.load_net(*files.classifier)
+    probabilities = solvers.forward_all(judge, images, "prob", batch=len(images))
+
+    heldout, labels = data.make_split("heldout", heldout_per_class or HELDOUT_PER_CLASS,
+                                      DATA_SEED if data_seed is None else data_seed)
+    m = files.models()
+    encoder, _ = cb.load_net(m.net_definition, m.net_weights)
+    real = solvers.forward_all(encoder, data.to_blob(heldout), "fc8", batch=200)
+    synthetic = solvers.forward_all(encoder, images, "fc8", batch=len(images)).reshape(len(images), -1)
+    units = [c.unit for c in classes]
+    rows = evaluate.class_rows(units, names, synthetic[np.arange(len(units)), units],
+                               evaluate.real_medians(real, labels, len(names)), probabilities)
+    share = evaluate.share_recognized(probabilities, np.array(units))
+    return Evaluation(rows, share, evaluate.SHARE_THRESHOLD, len(heldout))
+
+
+def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: bool = False,
+             progress: Progress | None = None, files: MiniFiles | None = None) -> DemoResult:
+    """The whole demo: synthesize every class, write the montage and the gallery, optionally evaluate."""
+    settings = settings or DemoSettings()
+    files = files or MiniFiles.default()
+    if settings.n_iters < 1:
+        raise InputError(f"--n_iters must be >= 1, got {settings.n_iters}")
+    files.check(evaluate_)
+    output_dir = ensure_writable_dir(Path(output_dir))
+    started = time.perf_counter()
+    classes, device = synthesize_classes(files, output_dir, settings, progress)
+    path = write_montage(classes, output_dir / MONTAGE_NAME)
+    page = gallery.write(output_dir, "DGN-AM on the miniature model (dgn-am demo)")
+    evaluation = evaluate_classes(files, classes) if evaluate_ else None
+    return DemoResult(classes, path, page, settings, device, time.perf_counter() - started, evaluation)
