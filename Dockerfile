@@ -21,4 +21,5 @@ COPY . .
 RUN scripts/setup.sh --cuda --no-run && rm -rf /var/lib/apt/lists/*
 
 ENTRYPOINT ["/opt/dgn-am/.venv/bin/dgn-am"]
-CMD ["--help"]
+# The main job: the offline miniature demo with its evaluation (output in /opt/dgn-am/output/demo).
+CMD ["demo", "--evaluate"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -229,15 +230,23 @@ def test_nothing_written_on_failure(models, tmp_path):
     assert not out.exists() or not any(p.suffix in (".jpg", ".npz") for p in out.iterdir())
 
 
-def test_main_job_offline_says_what_is_missing(tmp_path):
+def _script(name: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parents[1]
-    import os
-    import subprocess
-
     env = dict(os.environ, DGN_AM_NETS=str(tmp_path / "nets"))
-    proc = subprocess.run([str(root / "scripts" / "main_job.sh"), str(tmp_path / "out")], capture_output=True,
+    return subprocess.run([str(root / "scripts" / name), str(tmp_path / "out"), *args], capture_output=True,
                           text=True, env=env, check=False)
-    _fails(proc, "bvlc_reference_caffenet.caffemodel", "generator.caffemodel", "dgn-am download")
+
+
+def test_example1_offline_says_what_is_missing(tmp_path):
+    _fails(_script("example1.sh", tmp_path), "bvlc_reference_caffenet.caffemodel", "generator.caffemodel",
+           "dgn-am download")
+
+
+def test_main_job_is_the_demo_and_names_missing_miniature_files(tmp_path):
+    # The demo's end-to-end run on the committed files is tests/test_demo.py; here: the script runs it.
+    (tmp_path / "mini").mkdir()
+    _fails(_script("main_job.sh", tmp_path, "--model_dir", str(tmp_path / "mini")), "mini/generator.caffemodel",
+           "mini/encoder.caffemodel", "dgn_am.mini.train all")
 
 
 def test_released_name_pattern():

@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dgn_am import caffe_backend as cb
 from dgn_am.caffe_backend import caffe
 from dgn_am.mini import data, gan, netspecs, solvers
+
+from .conftest import PROTOTXT, ROOT
 
 B = 4
 
@@ -36,7 +39,8 @@ def batch(encoder_weights) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trainer(tmp_path: Path, weights: Path, **changes) -> gan.GanTrainer:
-    config = dataclasses.replace(gan.GanConfig(batch=B, steps=20), **changes)
+    base = gan.GanConfig(batch=B, steps=20, lambda_img=1, lambda_shape=0, lambda_feat=1, lambda_adv=100, code_noise=0)
+    config = dataclasses.replace(base, **changes)
     return gan.GanTrainer(weights, config, tmp_path)
 
 
@@ -49,6 +53,12 @@ def total_loss(t: gan.GanTrainer, codes: np.ndarray, real: np.ndarray) -> float:
     cfg = t.config
     fake = t.generate(codes).astype(np.float64)
     loss = cfg.lambda_img * np.sum((fake - real) ** 2) / (2 * len(real))
+    if cfg.lambda_shape:  # the image loss up to colour: the best affine colour map per image and channel
+        for f, x in zip(fake.reshape(len(real), 3, -1), real.reshape(len(real), 3, -1).astype(np.float64), strict=True):
+            for fc, xc in zip(f, x, strict=True):
+                design = np.stack([fc, np.ones_like(fc)], axis=1)
+                coef, *_ = np.linalg.lstsq(design, xc, rcond=None)
+                loss += cfg.lambda_shape * np.sum((design @ coef - xc) ** 2) / (2 * len(real))
     if cfg.lambda_feat:
         f_fake = t.comparator_features(fake.astype(np.float32)).astype(np.float64)
         f_real = t.comparator_features(real).astype(np.float64)
@@ -65,7 +75,7 @@ def g_gradient(t: gan.GanTrainer, codes: np.ndarray, real: np.ndarray) -> dict[s
     """The gradient G's solver would step on: fed exactly as ``GanTrainer.step`` feeds it."""
     fake = t.generate(codes)
     target = t.comparator_features(real) if t.c is not None else None
-    extra, _ = t.extra_gradient(codes, fake, target)
+    extra, _ = t.extra_gradient(codes, fake, target, real)
     t.load_g(codes, real, extra)
     t.g.clear_param_diffs()
     t.g.forward()
@@ -92,11 +102,12 @@ def test_each_loss_trains_g_and_d(tmp_path, encoder_weights, batch, lambdas):
     assert t.g_solver.iter == 3
 
 
-@pytest.mark.parametrize("lambdas", [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1e-3, 2, 3000)],
-                         ids=["img", "feat", "adv", "all"])
+@pytest.mark.parametrize("lambdas", [(1, 0, 0, 0), (0, 0, 0, 1), (0, 1, 0, 0), (0, 0, 1, 0), (1e-3, 2, 3000, 1e-3)],
+                         ids=["img", "shape", "feat", "adv", "all"])
 def test_g_gradient_matches_finite_differences(tmp_path, encoder_weights, batch, lambdas):
     codes, real = batch
-    t = trainer(tmp_path, encoder_weights, lambda_img=lambdas[0], lambda_feat=lambdas[1], lambda_adv=lambdas[2])
+    t = trainer(tmp_path, encoder_weights, lambda_img=lambdas[0], lambda_feat=lambdas[1], lambda_adv=lambdas[2],
+                lambda_shape=lambdas[3])
     if t.d is not None:
         for _ in range(2):  # a D that has learned something, so its gradient is not the initial one
             t.d_step(codes, real, t.generate(codes))
@@ -189,3 +200,61 @@ def test_training_repeats_given_the_seed(tmp_path, encoder_weights, batch):
     assert la == lb
     for k in wa:
         np.testing.assert_array_equal(wa[k], wb[k])
+
+
+def test_shape_loss_ignores_colour_but_not_shape(batch):
+    _, real = batch
+    recoloured = real.copy()
+    recoloured[:, 0] = -0.5 * real[:, 0] + 30  # another colour map per channel: same silhouettes
+    recoloured[:, 2] = 2.0 * real[:, 2] - 10
+    loss, grad = gan.shape_loss(recoloured, real)
+    assert loss < 1e-6 * gan.shape_loss(np.zeros_like(real) + 1, real)[0] + 1e-3
+    assert np.abs(grad).max() < 1e-4
+    shifted = np.roll(real, 9, axis=3)  # the same image moved: the silhouettes no longer match
+    assert gan.shape_loss(shifted, real)[0] > 0.1 * gan.shape_loss(np.zeros_like(real) + 1, real)[0]
+
+
+def test_generator_output_stays_in_the_pixel_range(tmp_path, encoder_weights, batch):
+    codes, _ = batch
+    t = trainer(tmp_path, encoder_weights)
+    for layer in t.g.params.values():  # large weights: the raw output would be far beyond +-128
+        layer[0].data[...] *= 4
+    image = t.generate(codes * 100)
+    assert np.abs(image).max() <= netspecs.G_OUTPUT_RANGE
+    assert np.abs(image).max() > 0.9 * netspecs.G_OUTPUT_RANGE
+
+
+def test_noisy_codes_add_positive_noise_to_about_half_the_units():
+    rng = np.random.default_rng(0)
+    codes = np.zeros((50, 256), dtype=np.float32)
+    codes[:, :10] = 5
+    noisy = gan.noisy_codes(codes, 1.0, rng)
+    added = noisy - codes
+    assert noisy.dtype == np.float32 and (added >= 0).all()
+    assert 0.4 < (added > 0).mean() < 0.6
+    assert 0.5 < added[added > 0].mean() < 1.1  # |N(0, 1)| has mean 0.8
+
+
+def test_generator_stage_smoke_saves_loadable_g_d_and_checkpoints(tmp_path, encoder_weights):
+    """The ``generator`` stage end to end on a few images and steps: files that load into the shipped
+    definitions (layer names and shapes checked), and a checkpoint that differs from the final G."""
+    (tmp_path / "encoder.caffemodel").write_bytes(encoder_weights.read_bytes())
+    config = gan.GanConfig(steps=4, batch=B, n_train_per_class=1)
+    lines: list[str] = []
+    result = gan.train_generator(tmp_path, log=lines.append, config=config, checkpoint_every=2)
+    assert len(result.losses) == 4 and all(np.isfinite(s.shape) and np.isfinite(s.adv) for s in result.losses)
+    checkpoint = tmp_path / "checkpoints" / "generator_iter2.caffemodel"
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [checkpoint.name]  # not the last step
+    g, _ = cb.load_net(PROTOTXT / "mini" / "generator.prototxt", tmp_path / "generator.caffemodel")
+    g2, _ = cb.load_net(PROTOTXT / "mini" / "generator.prototxt", checkpoint)
+    cb.load_net(PROTOTXT / "mini" / "discriminator.prototxt", tmp_path / "discriminator.caffemodel")
+    assert not np.array_equal(g.params["defc7"][0].data, g2.params["defc7"][0].data)
+    assert any("checkpoint" in line for line in lines) and "saved" in lines[-1]
+
+
+def test_shipped_generator_and_discriminator_match_their_definitions():
+    mini = ROOT / "nets" / "mini"
+    g, _ = cb.load_net(PROTOTXT / "mini" / "generator.prototxt", mini / "generator.caffemodel")
+    cb.load_net(PROTOTXT / "mini" / "discriminator.prototxt", mini / "discriminator.caffemodel")
+    assert g.blobs["deconv0"].data.shape == (1, 3, data.SIZE, data.SIZE)
+    assert sum(p.stat().st_size for p in mini.iterdir()) < 20e6  # the issue's budget for committed weights

@@ -72,6 +72,15 @@ def test_dockerfile_lints_clean_and_uses_the_install_script():
     assert base.startswith("nvidia/cuda:") and "devel" in base and not base.endswith(":latest")
     assert "scripts/setup.sh --cuda" in text
     assert 'ENTRYPOINT ["/opt/dgn-am/.venv/bin/dgn-am"]' in text
+    assert 'CMD ["demo", "--evaluate"]' in text  # the main job by default
+
+
+def test_docker_context_keeps_the_miniature_model():
+    # Downloaded models stay out of the image; the committed miniature ones (the main job's) go in.
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    rules = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert "nets/*/" in rules and "!nets/mini/" in rules
+    assert rules.index("!nets/mini/") > rules.index("nets/*/")  # later rules win
 
 
 def test_readme_test_command_is_what_ci_runs():

@@ -153,6 +153,9 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
                    "and each class's activation against real held-out images")
     p.add_argument("--n_iters", type=int, default=DemoSettings.n_iters,
                    help=f"iterations per class (default {DemoSettings.n_iters})")
+    p.add_argument("--model_dir", type=Path, default=None,
+                   help="the miniature weights, bounds and labels (default: the committed nets/mini; "
+                   "'python -m dgn_am.mini.train all --out_dir DIR' makes another)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_demo)
 
@@ -438,7 +441,7 @@ def _run_act_range(a: argparse.Namespace) -> int:
 def _run_demo(a: argparse.Namespace) -> int:
     import dataclasses
 
-    from .mini.demo import DemoSettings, run_demo
+    from .mini.demo import DemoSettings, MiniFiles, run_demo
 
     if a.n_iters < 1:
         raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
@@ -456,7 +459,8 @@ def _run_demo(a: argparse.Namespace) -> int:
         bars[0].update(1)
 
     try:
-        result = run_demo(a.output_dir, settings, evaluate_=a.evaluate, progress=progress)
+        files = MiniFiles.default() if a.model_dir is None else MiniFiles.at(a.model_dir)
+        result = run_demo(a.output_dir, settings, evaluate_=a.evaluate, progress=progress, files=files)
     finally:
         for bar in bars:
             bar.close()

@@ -8,6 +8,9 @@ from pathlib import Path
 #: The checkout (the package is installed editable from python/, so this is two levels up).
 ROOT = Path(__file__).resolve().parents[2]
 PROTOTXT = ROOT / "prototxt"
+#: The miniature model's weights and data: committed with the code (not downloaded), so they are read
+#: from the checkout even where $DGN_AM_NETS points at a mounted folder of downloaded models.
+MINI_NETS = ROOT / "nets" / "mini"
 
 
 def nets_dir() -> Path:

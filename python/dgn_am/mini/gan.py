@@ -1,21 +1,26 @@
 """Train the miniature generator G the DeePSiM way: image, feature and adversarial losses, through pycaffe.
 
-G maps E's code (post-ReLU fc6 of a real image x) back to an image. Its loss on a batch is
+G maps E's code c (post-ReLU fc6 of a real image x) back to an image. Its loss on a batch of B is
 
-    lambda_img  * L_img  = lambda_img  * sum ||G(c) - x||^2 / (2B)          (EuclideanLoss, in G's net)
-    lambda_feat * L_feat = lambda_feat * sum ||C(G(c)) - C(x)||^2 / (2B)    (C = E's conv trunk, frozen)
-    lambda_adv  * L_adv  = lambda_adv  * mean -log sigmoid(D(G(c), c))      (D says "real")
+    lambda_img   * sum ||G(c) - x||^2 / 2B                    image loss (EuclideanLoss, in G's net)
+    lambda_shape * sum min_ab ||a G(c) + b - x||^2 / 2B       image loss up to colour (``shape_loss``)
+    lambda_feat  * sum ||C(blur G(c)) - C(blur x)||^2 / 2B    feature loss, C = E's conv trunk, frozen
+    lambda_adv   * mean -log sigmoid(D(G(c), c))              adversarial loss: D should say "real"
+
+(a, b: the best affine map per image and colour channel; blur: ``feat_blur`` px.) Two departures from
+DeePSiM come from this dataset and budget, and the ablation in the README shows what they buy: E's code
+holds a shape's class, place, size and turn but not its colours (they are random), so the plain image
+loss alone can only paint the average colour (a grey blur); the colour-free image loss lets G draw the
+silhouette. And without the blur the feature loss is met with pixel patterns that only E responds to.
 
 Three Caffe nets share the work. C and D are run forward and backward to their input image in Python;
-their image gradients, scaled by the loss weights, are fed into G's training net through ``extra_grad``,
-where a linear loss (``sum(image * extra_grad)``) makes Caffe's backward add them to the image loss's
-gradient; then G's Adam solver takes the step (``solver.step(1)``, so the solver's own iteration count,
-bias correction and learning-rate policy stay right). D is trained in alternation on real pairs (x, c)
-against generated pairs (G(c), c) with its own Adam solver, and, as in DeePSiM, paused while it wins
-too clearly (its loss below ``d_pause_ratio`` times G's adversarial loss, both smoothed).
-
-G is trained with its output multiplied by ``G_OUTPUT_SCALE`` (a Power layer); ``save_generator`` folds
-that factor into deconv0 so that the deploy net's deconv0 is in the pixel scale directly.
+their image gradients (and the colour-free loss's, computed in NumPy), scaled by the loss weights, are
+fed into G's training net through ``extra_grad``, where a linear loss (``sum(deconv0 * extra_grad)``)
+makes Caffe's backward add them to the image loss's gradient; then G's Adam solver takes the step
+(``solver.step(1)``, so the solver's own iteration count, bias correction and learning-rate policy stay
+right). D is trained in alternation on real pairs (x, c) against generated pairs (G(c), c) with its own
+Adam solver, and, as in DeePSiM, paused while it wins too clearly (its loss below ``d_pause_ratio``
+times G's adversarial loss, both smoothed).
 """
 
 from __future__ import annotations
@@ -36,29 +41,51 @@ from . import netspecs, solvers
 
 @dataclass(frozen=True)
 class GanConfig:
-    """Everything that decides a training run (the run is deterministic given these)."""
+    """Everything that decides a training run (the run is deterministic given these).
 
-    lambda_img: float = 1.0
-    lambda_feat: float = 1.0
-    lambda_adv: float = 100.0
-    steps: int = 1200
+    The loss weights are relative to the losses as defined in the module docstring (sums over pixels or
+    features, means over the batch); at these defaults the weighted gradients that reach G's image are
+    within two orders of magnitude of each other (in norm, from the training log: colour-free image loss
+    ~800-1200, feature ~150, adversarial ~70, plain image ~25), the colour-free image loss leading.
+    """
+
+    #: The plain image loss ||G(c) - x||^2. E's code carries no colour (the dataset's colours are random
+    #: and E ignores them), so on its own this loss can only draw every shape in the average colour,
+    #: i.e. nothing; it is kept small, to anchor G's overall colours.
+    lambda_img: float = 0.02
+    #: The image loss up to colour (``shape_loss``): G draws the silhouette, in colours of its choosing.
+    lambda_shape: float = 1.0
+    lambda_feat: float = 3000.0
+    lambda_adv: float = 5e4
+    steps: int = 6000
     batch: int = 32
-    g_lr: float = 5e-4
-    d_lr: float = 2e-4
+    g_lr: float = 1e-3
+    d_lr: float = 5e-4
     beta1: float = 0.9
     #: From this share of the steps on, both learning rates are multiplied by 0.2.
     decay_at: float = 0.75
+    #: D sees the code with the image (DeePSiM's D does).
     conditional: bool = True
+    #: DeePSiM's rule: D skips its update while its loss is below this times G's adversarial loss.
     d_pause_ratio: float = 0.1
+    #: Scale of the positive noise added to half of each training code's units (``noisy_codes``); 0: none.
+    code_noise: float = 1.0
     #: D's convolutional layers start as a copy of E's trunk (then train) instead of from random.
     d_from_encoder: bool = False
-    #: Blur (Gaussian sigma, px) of the images the comparator compares; 0: none.
-    feat_blur: float = 0.0
+    #: The blob of E's trunk whose features the feature loss compares.
+    comparator_top: str = netspecs.COMPARATOR_TOP
+    #: Blur (Gaussian sigma, px) of the images the comparator compares; 0: none. Without it the feature
+    #: loss is met with pixel-level patterns only E responds to.
+    feat_blur: float = 1.0
     seed: int = 0
     #: The training images: None means the train split E was trained on (``train.TRAIN_PER_CLASS``,
     #: ``train.DATA_SEED``).
     n_train_per_class: int | None = None
     data_seed: int | None = None
+
+    @property
+    def uses_shape(self) -> bool:
+        return self.lambda_shape > 0
 
     @property
     def uses_d(self) -> bool:
@@ -82,6 +109,8 @@ class StepLosses:
     grad_img: float = float("nan")
     grad_feat: float = float("nan")
     grad_adv: float = float("nan")
+    shape: float = float("nan")
+    grad_shape: float = float("nan")
 
 
 @dataclass
@@ -124,7 +153,8 @@ class GanTrainer:
                 self.d.copy_from(str(encoder_weights))  # E's trunk, by layer name; D fine-tunes its copy
         self.c = None
         if config.uses_c:
-            path = solvers.write_net(netspecs.comparator(b), self.workdir / "comparator.prototxt")
+            path = solvers.write_net(netspecs.comparator(b, config.comparator_top),
+                                     self.workdir / "comparator.prototxt")
             self.c = c.Net(str(path), c.TEST, weights=str(encoder_weights))
         self._ema_d: float | None = None
         self._ema_adv: float | None = None
@@ -134,8 +164,8 @@ class GanTrainer:
     def generate(self, codes: np.ndarray) -> np.ndarray:
         """G(codes) in the pixel scale, from the training net (its current weights)."""
         solvers.set_inputs(self.g, feat=codes)
-        self.g.forward(end="image")
-        return self.g.blobs["image"].data.copy()
+        self.g.forward(end=netspecs.G_OUTPUT_LAYER)
+        return self.g.blobs["deconv0"].data.copy()
 
     def _blur(self, images: np.ndarray) -> np.ndarray:
         """The comparator's view: a Gaussian blur of ``feat_blur`` px (zero padding, so it is its own adjoint)."""
@@ -149,14 +179,14 @@ class GanTrainer:
     def comparator_features(self, images: np.ndarray) -> np.ndarray:
         """C(images): the blob of E that fc6 reads (``netspecs.COMPARATOR_TOP``), of the blurred images."""
         assert self.c is not None
-        return solvers.forward_all(self.c, self._blur(images), netspecs.COMPARATOR_TOP, self.config.batch)
+        return solvers.forward_all(self.c, self._blur(images), self.config.comparator_top, self.config.batch)
 
     def feature_gradient(self, fake: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
         """L_feat against the real images' features ``target`` = C(x), and its gradient w.r.t. ``fake``."""
         assert self.c is not None
         solvers.set_inputs(self.c, data=self._blur(fake))
         self.c.forward()
-        top = self.c.blobs[netspecs.COMPARATOR_TOP]
+        top = self.c.blobs[self.config.comparator_top]
         diff = top.data - target
         batch = len(fake)
         loss = float(np.sum(diff.astype(np.float64) ** 2) / (2 * batch))
@@ -179,8 +209,8 @@ class GanTrainer:
             blobs["feat"] = codes
         solvers.set_inputs(self.d, **blobs)
 
-    def extra_gradient(self, codes: np.ndarray, fake: np.ndarray,
-                       target: np.ndarray | None) -> tuple[np.ndarray, StepLosses]:
+    def extra_gradient(self, codes: np.ndarray, fake: np.ndarray, target: np.ndarray | None,
+                       real: np.ndarray | None = None) -> tuple[np.ndarray, StepLosses]:
         """lambda_feat * dL_feat/dG + lambda_adv * dL_adv/dG at ``fake``, with the unweighted losses."""
         cfg = self.config
         grad = np.zeros_like(fake)
@@ -190,6 +220,12 @@ class GanTrainer:
             out.feat, g = self.feature_gradient(fake, target)
             g *= np.float32(cfg.lambda_feat)
             out.grad_feat = float(np.linalg.norm(g))
+            grad += g
+        if self.config.uses_shape:
+            assert real is not None
+            out.shape, g = shape_loss(fake, real)
+            g *= np.float32(cfg.lambda_shape)
+            out.grad_shape = float(np.linalg.norm(g))
             grad += g
         if self.d is not None:
             out.adv, g = self.adversarial_gradient(fake, codes)
@@ -220,7 +256,7 @@ class GanTrainer:
         fake = self.generate(codes)
         if self.c is not None and target is None:
             target = self.comparator_features(real)
-        extra, out = self.extra_gradient(codes, fake, target)
+        extra, out = self.extra_gradient(codes, fake, target, real)
         self.load_g(codes, real, extra)
         self.g_solver.step(1)  # forward again (same weights, same image), backward, Adam update
         out.img = _img_loss(fake, real)
@@ -241,11 +277,8 @@ class GanTrainer:
     # --- saving -----------------------------------------------------------------------------------
 
     def deploy_generator(self) -> Any:
-        """G's current weights in the deploy net (batch 1), the output scale folded into deconv0."""
-        net = solvers.deploy_net(netspecs.generator(), weights_from=self.g)
-        for p in net.params["deconv0"]:
-            p.data[...] *= np.float32(netspecs.G_OUTPUT_SCALE)
-        return net
+        """G's current weights in the deploy net (batch 1)."""
+        return solvers.deploy_net(netspecs.generator(), weights_from=self.g)
 
     def save_generator(self, path: Path) -> Path:
         return solvers.save_weights(self.deploy_generator(), path)
@@ -253,6 +286,23 @@ class GanTrainer:
     def save_discriminator(self, path: Path) -> Path:
         assert self.d is not None
         return solvers.save_weights(self.d, path)
+
+
+def shape_loss(fake: np.ndarray, real: np.ndarray) -> tuple[float, np.ndarray]:
+    """The image loss up to colour: sum ||a G + b - x||^2 / 2B, with the best a, b per image and channel.
+
+    Returns the loss and its gradient with respect to ``fake``: at the optimal (a, b) it is
+    -a * residual / B (the fit's own dependence on G drops out).
+    """
+    g = fake.reshape(fake.shape[0], fake.shape[1], -1).astype(np.float64)
+    x = real.reshape(g.shape).astype(np.float64)
+    gc = g - g.mean(axis=2, keepdims=True)
+    xc = x - x.mean(axis=2, keepdims=True)
+    a = (gc * xc).sum(axis=2, keepdims=True) / np.maximum((gc * gc).sum(axis=2, keepdims=True), 1e-6)
+    residual = xc - a * gc
+    batch = len(fake)
+    loss = float((residual**2).sum() / (2 * batch))
+    return loss, (-a * residual / batch).reshape(fake.shape).astype(np.float32)
 
 
 def _img_loss(fake: np.ndarray, real: np.ndarray) -> float:
@@ -277,17 +327,33 @@ def comparator_targets(trainer: GanTrainer, images: np.ndarray, batch: int = 200
                            for i in range(0, len(images), batch)])
 
 
+def noisy_codes(codes: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Codes with small positive values added to a random half of their units.
+
+    E's codes are sparse (most units 0, a few large), while DGN-AM's codes start dense (half of the
+    units of a normal start code survive the clip at 0) and small. Training G to draw the same image
+    through such noise makes it draw clean images in the region DGN-AM searches.
+    """
+    noise = np.abs(rng.standard_normal(codes.shape)) * scale * (rng.random(codes.shape) < 0.5)
+    return (codes + noise).astype(np.float32)
+
+
 def train(trainer: GanTrainer, images: np.ndarray, codes: np.ndarray,
           progress: Callable[[int, StepLosses], None] | None = None) -> TrainResult:
     """``config.steps`` iterations over shuffled batches of (codes, images); deterministic given the seed."""
     cfg = trainer.config
     started = time.perf_counter()
     targets = comparator_targets(trainer, images)
-    batches = solvers.minibatches(len(images), cfg.batch, np.random.default_rng(cfg.seed))
+    rng = np.random.default_rng(cfg.seed)
+    batches = solvers.minibatches(len(images), cfg.batch, rng)
     result = TrainResult(cfg)
     for i in range(cfg.steps):
         idx = np.sort(next(batches))
-        losses = trainer.step(codes[idx], mini_data.to_blob(images[idx]), None if targets is None else targets[idx])
+        batch_codes = codes[idx]
+        if cfg.code_noise > 0:
+            batch_codes = noisy_codes(batch_codes, cfg.code_noise, rng)
+        losses = trainer.step(batch_codes, mini_data.to_blob(images[idx]),
+                              None if targets is None else targets[idx])
         result.losses.append(losses)
         if progress is not None:
             progress(i, losses)
@@ -315,11 +381,12 @@ def _log_every(log: Callable[[str], None], steps: int, started: float) -> Callab
         if (i + 1) % 100 == 0 or i + 1 == steps:
             mean = {k: float(np.nanmean([getattr(w, k) for w in window])) if any(
                 not np.isnan(getattr(w, k)) for w in window) else float("nan")
-                for k in ("img", "feat", "adv", "d", "grad_img", "grad_feat", "grad_adv")}
+                for k in ("img", "shape", "feat", "adv", "d", "grad_img", "grad_shape", "grad_feat", "grad_adv")}
             d = "" if np.isnan(mean["d"]) else (f" D {mean['d']:.3f} (paused {sum(not w.d_stepped for w in window)}"
                                                 f"/{len(window)})")
-            log(f"generator iter {i + 1}/{steps}: img {mean['img']:.0f} feat {mean['feat']:.1f} adv {mean['adv']:.3f}"
-                f"{d}; |grad| img {mean['grad_img']:.0f} feat {mean['grad_feat']:.0f} adv {mean['grad_adv']:.0f} "
+            log(f"generator iter {i + 1}/{steps}: img {mean['img']:.0f} shape {mean['shape']:.0f} "
+                f"feat {mean['feat']:.1f} adv {mean['adv']:.3f}{d}; |grad| img {mean['grad_img']:.0f} "
+                f"shape {mean['grad_shape']:.0f} feat {mean['grad_feat']:.0f} adv {mean['grad_adv']:.0f} "
                 f"({time.perf_counter() - started:.0f} s)")
             window.clear()
 
@@ -327,12 +394,15 @@ def _log_every(log: Callable[[str], None], steps: int, started: float) -> Callab
 
 
 def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None,
-                    config: GanConfig | None = None) -> TrainResult:
+                    config: GanConfig | None = None, checkpoint_every: int = 0) -> TrainResult:
     """The ``generator`` stage: train G (and D) against E (``directory/encoder.caffemodel``), then save
     ``directory/generator.caffemodel`` (deploy G, ``netspecs.generator``) and ``discriminator.caffemodel``.
 
     The training images are the dataset's train split (``config.n_train_per_class`` per class from
     ``config.data_seed``, the split E was trained on) and their codes are E's post-ReLU fc6.
+    ``checkpoint_every`` > 0 also saves G every that many steps as
+    ``directory/checkpoints/generator_iterN.caffemodel`` (the training net's weights, which load into the
+    deploy definition by layer name); saving draws no random numbers, so the run stays the same.
     """
     config = config or GanConfig()
     directory = Path(directory)
@@ -345,11 +415,20 @@ def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None
     encoder = solvers.deploy_net(netspecs.encoder(200), weights=encoder_weights)
     codes = encode_codes(encoder, images)
     log(f"generator: {len(images)} train images and their codes ({time.perf_counter() - started:.0f} s); "
-        f"lambda img {config.lambda_img:g} feat {config.lambda_feat:g} adv {config.lambda_adv:g}, "
+        f"lambda img {config.lambda_img:g} shape {config.lambda_shape:g} feat {config.lambda_feat:g} "
+        f"adv {config.lambda_adv:g}, "
         f"{config.steps} steps of {config.batch}")
     with tempfile.TemporaryDirectory(prefix="dgn-am-gan-") as tmp:
         trainer = GanTrainer(encoder_weights, config, Path(tmp))
-        result = train(trainer, images, codes, _log_every(log, config.steps, started))
+        report = _log_every(log, config.steps, started)
+
+        def progress(i: int, losses: StepLosses) -> None:
+            report(i, losses)
+            if checkpoint_every > 0 and (i + 1) % checkpoint_every == 0 and i + 1 < config.steps:
+                path = solvers.save_weights(trainer.g, directory / "checkpoints" / f"generator_iter{i + 1}.caffemodel")
+                log(f"generator: checkpoint {path}")
+
+        result = train(trainer, images, codes, progress)
         trainer.save_generator(directory / "generator.caffemodel")
         if trainer.d is not None:
             trainer.save_discriminator(directory / "discriminator.caffemodel")

@@ -201,11 +201,12 @@ def write_prototxts(directory: Path | None = None) -> list[Path]:
 #: Slope of every leaky ReLU in G (as in the DeePSiM generators) and in D.
 G_SLOPE = 0.3
 D_SLOPE = 0.2
-#: G's training net multiplies deconv0 by this (a Power layer); ``gan.GanTrainer.save_generator`` folds
-#: it into deconv0's weights, so the deploy net's deconv0 is in the pixel scale. Without it deconv0's
-#: weights would need thousands of Adam steps (each about the learning rate) to reach +-128.
-G_OUTPUT_SCALE = 64.0
-G_BATCHNORM = False
+#: G's output: deconv0 is squashed by a TanH and scaled by this (both in place), so that G's images stay
+#: in the pixel range (+-128) as real ones do, and DGN-AM cannot raise E's activations with contrast
+#: beyond it. (DeePSiM's deconv0 is linear.)
+G_OUTPUT_RANGE = 128.0
+#: The layer after which blob deconv0 holds G's image.
+G_OUTPUT_LAYER = "range_deconv0"
 
 
 def _g_param(train: bool) -> list[dict[str, float]]:
@@ -218,17 +219,12 @@ def _fillers() -> dict[str, Any]:
 
 def _generator_body(n: Any, train: bool) -> Any:
     """feat -> defc7, defc6, defc5 -> 128 x 4 x 4 -> deconv3 (8) -> deconv2 (16) -> deconv1 (32) -> deconv0
-    (3 x 64 x 64, linear). Deconvolutions are k4 s2 p1, every other layer a leaky ReLU 0.3. (DeePSiM's
+    (3 x 64 x 64) -> 128 tanh. Deconvolutions are k4 s2 p1, every other layer a leaky ReLU 0.3. (DeePSiM's
     stride-1 convolutions between the deconvolutions are left out: they would double the training time.)"""
     L = _L()
     param = _g_param(train)
 
     def lrelu(name: str) -> Any:
-        if G_BATCHNORM:
-            n["bn_" + name] = L.BatchNorm(n[name])
-            n["scale_" + name] = L.Scale(n["bn_" + name], bias_term=True, in_place=True, param=param)
-            n["relu_" + name] = L.ReLU(n["bn_" + name], negative_slope=G_SLOPE, in_place=True)
-            return n["bn_" + name]
         n["relu_" + name] = L.ReLU(n[name], negative_slope=G_SLOPE, in_place=True)
         return n[name]
 
@@ -246,7 +242,15 @@ def _generator_body(n: Any, train: bool) -> Any:
     top = deconv("deconv3", n.reshape_defc5, 128)  # 8 x 8
     top = deconv("deconv2", top, 64)  # 16 x 16
     top = deconv("deconv1", top, 32)  # 32 x 32
-    return deconv("deconv0", top, 3, relu=False)  # 64 x 64
+    # Layer deconv0 (its weights) writes blob deconv0_linear; blob deconv0 is the squashed image. Nothing
+    # here runs in place: Caffe's Power backward is wrong in place, and an in-place chain would hand
+    # TanH's backward the scaled values.
+    n.deconv0_linear = L.Deconvolution(top, name="deconv0", param=param, convolution_param={
+        "num_output": 3, "kernel_size": 4, "stride": 2, "pad": 1,
+        "weight_filler": {"type": "gaussian", "std": 0.01}, "bias_filler": {"type": "constant", "value": 0}})
+    n.deconv0_tanh = L.TanH(n.deconv0_linear, name="tanh_deconv0")
+    n.deconv0 = L.Power(n.deconv0_tanh, name=G_OUTPUT_LAYER, scale=G_OUTPUT_RANGE)
+    return n.deconv0  # 64 x 64
 
 
 def generator(batch: int = 1) -> Any:
@@ -268,9 +272,9 @@ def generator(batch: int = 1) -> Any:
 def generator_train(batch: int, lambda_img: float) -> Any:
     """G's training net: G, its image loss, and a socket for the gradients of the other losses.
 
-    Inputs ``feat`` (codes), ``target`` (the real images, pixel scale) and ``extra_grad``. ``image`` is
-    deconv0 times ``G_OUTPUT_SCALE``. ``loss_img`` is a EuclideanLoss (sum of squares / 2B) weighted
-    ``lambda_img``; ``loss_extra`` = sum(image * extra_grad) is linear in the image, so its gradient
+    Inputs ``feat`` (codes), ``target`` (the real images, pixel scale) and ``extra_grad``; G's image is
+    blob deconv0, as in the deploy net. ``loss_img`` is a EuclideanLoss (sum of squares / 2B) weighted
+    ``lambda_img``; ``loss_extra`` = sum(deconv0 * extra_grad) is linear in the image, so its gradient
     with respect to the image is exactly ``extra_grad`` (the weighted feature and adversarial gradients
     that ``gan`` computes in C and D): Caffe's backward adds the two and G's solver steps on the sum.
     """
@@ -279,9 +283,9 @@ def generator_train(batch: int, lambda_img: float) -> Any:
     n.feat = L.Input(shape={"dim": [batch, CODE_SIZE]})
     n.target = L.Input(shape={"dim": [batch, 3, SIZE, SIZE]})
     n.extra_grad = L.Input(shape={"dim": [batch, 3, SIZE, SIZE]})
-    n.image = L.Power(_generator_body(n, train=True), scale=G_OUTPUT_SCALE)
-    n.loss_img = L.EuclideanLoss(n.image, n.target, loss_weight=lambda_img)
-    n.extra_prod = L.Eltwise(n.image, n.extra_grad, operation=P.Eltwise.PROD)
+    image = _generator_body(n, train=True)
+    n.loss_img = L.EuclideanLoss(image, n.target, loss_weight=lambda_img)
+    n.extra_prod = L.Eltwise(image, n.extra_grad, operation=P.Eltwise.PROD)
     n.loss_extra = L.Reduction(n.extra_prod, operation=P.Reduction.SUM, loss_weight=1)
     proto = n.to_proto()
     proto.name = "mini_generator_train"
@@ -337,7 +341,7 @@ def discriminator(batch: int = 1, conditional: bool = True, encoder_trunk: bool 
 COMPARATOR_TOP = "pool3"
 
 
-def comparator(batch: int = 1) -> Any:
+def comparator(batch: int = 1, top: str = COMPARATOR_TOP) -> Any:
     """C (deploy): E's convolutional trunk up to ``COMPARATOR_TOP``, frozen, for the feature loss.
 
     Its layers carry E's names, so E's caffemodel loads into it (Caffe skips E's fc layers).
@@ -345,7 +349,7 @@ def comparator(batch: int = 1) -> Any:
     L = _L()
     n = caffe().NetSpec()
     n.data = L.Input(shape={"dim": [batch, 3, SIZE, SIZE]})
-    add_encoder(n, n.data, train=False, upto=COMPARATOR_TOP)
+    add_encoder(n, n.data, train=False, upto=top)
     proto = n.to_proto()
     proto.name = "mini_comparator"
     proto.force_backward = True
