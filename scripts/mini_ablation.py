@@ -47,7 +47,7 @@ def reconstruction_accuracy(files: demo.MiniFiles, per_class: int = 30) -> tuple
     """Share of held-out images whose reconstruction G(E(x)) the independent classifier, and E, label right."""
     images, labels = data.make_split("heldout", per_class, DATA_SEED)
     encoder = solvers.deploy_net(netspecs.encoder(100), weights=files.nets / "encoder.caffemodel")
-    codes = np.maximum(solvers.forward_all(encoder, data.to_blob(images), "fc6"), 0)
+    codes = gan.encode_codes(encoder, images, batch=100)
     g = solvers.deploy_net(netspecs.generator(100), weights=files.nets / "generator.caffemodel")
     rec = solvers.forward_all(g, codes, "deconv0", input_blob="feat")
     judge = solvers.deploy_net(netspecs.classifier(100), weights=files.classifier[1])
@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     variants = a.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
+    seeds = [int(s) for s in a.seeds.split(",") if s.strip().isdigit()]
+    if len(seeds) != len(a.seeds.split(",")):
+        print(f"error: --seeds takes whole numbers separated by commas, got {a.seeds!r}", file=sys.stderr)
+        return 2
     if unknown or a.steps < 1:
         print(f"error: unknown variants {unknown} (choose from {', '.join(VARIANTS)}) or --steps < 1", file=sys.stderr)
         return 2
@@ -86,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --evaluate_only: no generator.caffemodel in {a.out_dir} for {', '.join(missing)}",
               file=sys.stderr)
         return 2
-    seeds = [int(s) for s in a.seeds.split(",")]
     shipped = demo.MiniFiles.default()
     rows = []
     for name in [*variants, "committed"]:

@@ -258,3 +258,20 @@ def test_shipped_generator_and_discriminator_match_their_definitions():
     cb.load_net(PROTOTXT / "mini" / "discriminator.prototxt", mini / "discriminator.caffemodel")
     assert g.blobs["deconv0"].data.shape == (1, 3, data.SIZE, data.SIZE)
     assert sum(p.stat().st_size for p in mini.iterdir()) < 20e6  # the budget for committed weights
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["generator", "--checkpoint_every", "-1"], "--checkpoint_every must be >= 0"),
+    (["generator"], "needs"),
+    (["bounds"], "needs"),
+])
+def test_train_cli_bad_input_is_one_line(tmp_path, args, words):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dgn_am.mini.train", *args, "--out_dir", str(tmp_path / "m")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m").exists()  # nothing made before the check

@@ -211,7 +211,8 @@ class GanTrainer:
 
     def extra_gradient(self, codes: np.ndarray, fake: np.ndarray, target: np.ndarray | None,
                        real: np.ndarray | None = None) -> tuple[np.ndarray, StepLosses]:
-        """lambda_feat * dL_feat/dG + lambda_adv * dL_adv/dG at ``fake``, with the unweighted losses."""
+        """The gradients G's own net does not compute, weighted, at ``fake``: lambda_feat * dL_feat/dG +
+        lambda_shape * dL_shape/dG (needs ``real``) + lambda_adv * dL_adv/dG; with the unweighted losses."""
         cfg = self.config
         grad = np.zeros_like(fake)
         out = StepLosses(float("nan"), float("nan"), float("nan"), float("nan"), False)
@@ -221,7 +222,7 @@ class GanTrainer:
             g *= np.float32(cfg.lambda_feat)
             out.grad_feat = float(np.linalg.norm(g))
             grad += g
-        if self.config.uses_shape:
+        if cfg.uses_shape:
             assert real is not None
             out.shape, g = shape_loss(fake, real)
             g *= np.float32(cfg.lambda_shape)

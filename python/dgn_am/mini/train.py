@@ -201,12 +201,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="generator stage: also save G every N steps under OUT_DIR/checkpoints")
     a = p.parse_args(argv)
     directory = a.out_dir or out_dir()
+    stages = STAGES if a.stage == "all" else (a.stage,)
+    encoder = directory / RECIPES["encoder"].file
+    problem = None
+    if a.checkpoint_every < 0:
+        problem = f"--checkpoint_every must be >= 0, got {a.checkpoint_every}"
+    elif "encoder" not in stages and {"bounds", "generator"} & set(stages) and not encoder.is_file():
+        problem = f"the {a.stage} stage needs {encoder}: run the encoder stage (or 'all') first"
+    if problem:
+        print(f"python -m dgn_am.mini.train: error: {problem}", file=sys.stderr)
+        return 2
     directory.mkdir(parents=True, exist_ok=True)
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    stages = STAGES if a.stage == "all" else (a.stage,)
     start = time.perf_counter()
     splits = load_splits() if set(stages) & {"encoder", "classifier", "bounds"} else None
     if splits is not None:
