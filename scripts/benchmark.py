@@ -18,18 +18,21 @@ from pathlib import Path
 import numpy as np
 
 from dgn_am import caffe_backend as cb
+from dgn_am.cliargs import ArgumentParser
 from dgn_am.codes import random_codes
 from dgn_am.objectives import OneHotObjective, Unit
 from dgn_am.paths import PROTOTXT
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--gpu", type=int, default=None)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--weight-grads", action="store_true")
-    a = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=20, help="timed iterations, after two warm-up ones")
+    ap.add_argument("--gpu", type=int, default=None, help="GPU id (default: CPU)")
+    ap.add_argument("--batch", type=int, default=1, help="images per iteration")
+    ap.add_argument("--weight-grads", action="store_true", help="time the nets with lr_mult 1")
+    a = ap.parse_args(argv)
+    if a.iters < 1 or a.batch < 1:
+        ap.error(f"--iters and --batch take whole numbers >= 1, got --iters {a.iters} --batch {a.batch}")
 
     device = cb.set_mode(a.gpu)
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,15 +3,42 @@
 # nvcc and the runtime but no cuBLAS/cuRAND: those come from the nvidia-cublas and nvidia-curand
 # Python wheels. Prints the folder; use it as CUDA_HOME for scripts/install_caffe.sh --cuda.
 #
-#   scripts/cuda_toolkit_from_wheels.sh [OUT] [CUDA_RUNTIME]
-#     OUT           default ~/.cache/dgn-am/cuda-toolkit
+#   scripts/cuda_toolkit_from_wheels.sh [-h|--help] [OUT] [CUDA_RUNTIME]
+#     OUT           default $DGN_AM_CACHE_DIR/cuda-toolkit (DGN_AM_CACHE_DIR: ~/.cache/dgn-am)
 #     CUDA_RUNTIME  default /usr/local/cuda (must hold bin/nvcc)
+#
+# OUT must be missing, empty, or a folder this script made (it holds .dgn-am-cuda-toolkit): a
+# finished one is printed as it is, an unfinished one is rebuilt. Any other folder is refused and
+# left untouched. Folder names may not start with '-' (write ./-name).
 set -euo pipefail
-out=${1:-${DGN_AM_CACHE_DIR:-$HOME/.cache/dgn-am}/cuda-toolkit}
-runtime=$(readlink -f "${2:-/usr/local/cuda}")
+
+MARKER=.dgn-am-cuda-toolkit
 die() { echo "cuda_toolkit_from_wheels: $*" >&2; exit 1; }
-[ -x "$runtime/bin/nvcc" ] || die "no nvcc under $runtime"
-if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
+
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    -*) die "unknown option '$arg' (see --help)" ;;
+    *) args+=("$arg") ;;
+  esac
+done
+if [ ${#args[@]} -gt 2 ]; then die "too many arguments: ${args[*]:2} (see --help)"; fi
+if [ ${#args[@]} -ge 1 ] && [ -z "${args[0]}" ]; then die "OUT is an empty string (see --help)"; fi
+out=${args[0]:-${DGN_AM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dgn-am}/cuda-toolkit}
+runtime_arg=${args[1]:-/usr/local/cuda}
+
+# Refuse before anything is downloaded or touched.
+if [ -e "$out" ] || [ -L "$out" ]; then
+  [ -d "$out" ] || die "$out exists and is not a folder; give another OUT"
+  if [ ! -f "$out/$MARKER" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+    die "$out is not empty and was not made by this script (no $MARKER); give another OUT"
+  fi
+fi
+runtime=$(readlink -f -- "$runtime_arg" 2>/dev/null) || runtime=$runtime_arg
+[ -x "$runtime/bin/nvcc" ] || die "no nvcc under $runtime_arg"
+if [ -f "$out/$MARKER" ] && [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -19,18 +46,27 @@ python3 -m pip download -q --no-deps --only-binary=:all: -d "$work/whl" nvidia-c
   || die "could not download the nvidia-cublas / nvidia-curand wheels"
 for w in "$work"/whl/*.whl; do python3 -m zipfile -e "$w" "$work/unpacked"; done
 
-rm -rf "$out"
+# Only a folder this script made (or an empty one) gets here: clear it and mark it as ours first,
+# so that an interrupted build can be replaced by the next run. The folder itself is kept.
+if [ -f "$out/$MARKER" ]; then
+  find "$out/" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+elif [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then
+  die "$out is not empty and was not made by this script (no $MARKER); give another OUT"
+fi
+mkdir -p "$out"
+echo "made by scripts/cuda_toolkit_from_wheels.sh (dgn-am); it may delete and rebuild this folder" >"$out/$MARKER"
 mkdir -p "$out/include" "$out/lib64"
 ln -s "$runtime/bin" "$out/bin"
 ln -s "$runtime/nvvm" "$out/nvvm"
 cp -a "$runtime/include/." "$out/include/"
 cp -a "$runtime/lib64/." "$out/lib64/"
 for d in "$work"/unpacked/nvidia/*/; do
-  [ -d "$d/include" ] && cp -a "$d/include/." "$out/include/"
-  [ -d "$d/lib" ] && cp -a "$d/lib/." "$out/lib64/"
+  if [ -d "$d/include" ]; then cp -a "$d/include/." "$out/include/"; fi
+  if [ -d "$d/lib" ]; then cp -a "$d/lib/." "$out/lib64/"; fi
 done
 # The wheels ship only versioned libraries; the linker wants the plain names too.
 for lib in "$out"/lib64/lib*.so.*; do
+  [ -e "$lib" ] || continue
   plain="${lib%%.so.*}.so"
   [ -e "$plain" ] || ln -s "$(basename "$lib")" "$plain"
 done

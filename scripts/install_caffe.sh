@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build BVLC Caffe at the pinned source, once, and cache it outside the checkout.
 #
-#   scripts/install_caffe.sh [--cuda] [--python PY] [--print-prefix]
+#   scripts/install_caffe.sh [-h|--help] [--cuda] [--python PY] [--print-prefix]
 #
 # The build is keyed by the source, the patches, the CMake flags and the Python it is built for,
 # so a second run with the same inputs prints the cached prefix in seconds. The last line printed
@@ -30,6 +30,7 @@ cache_root=${DGN_AM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dgn-am}
 
 die() { echo "install_caffe: $*" >&2; exit 1; }
 say() { echo "install_caffe: $*" >&2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
 use_cuda=0
 print_prefix=0
@@ -38,8 +39,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --cuda) use_cuda=1 ;;
     --print-prefix) print_prefix=1 ;;
-    --python) [ $# -ge 2 ] || die "--python needs an interpreter"; python=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --python)
+      case "${2:-}" in ""|-*) die "--python needs an interpreter (see --help)" ;; esac
+      python=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift

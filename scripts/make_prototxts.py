@@ -1,17 +1,28 @@
 #!/usr/bin/env python
-"""Write prototxt/*.prototxt from dgn_am.netspecs (run after changing a net definition)."""
+"""Write prototxt/*.prototxt from dgn_am.netspecs (run after changing a net definition).
+
+    .venv/bin/python scripts/make_prototxts.py
+
+Rewrites the real architectures' prototxts in prototxt/ and the miniature model's in prototxt/mini/,
+printing each file it writes. It takes no options.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from dgn_am.mini.netspecs import write_prototxts as write_mini_prototxts
-from dgn_am.netspecs import all_definitions, render
-from dgn_am.outputs import write_atomic
-from dgn_am.paths import PROTOTXT
+from dgn_am.cliargs import ArgumentParser
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+
+    from dgn_am.mini.netspecs import write_prototxts as write_mini_prototxts
+    from dgn_am.netspecs import all_definitions, render
+    from dgn_am.outputs import write_atomic
+    from dgn_am.paths import PROTOTXT
+
     PROTOTXT.mkdir(exist_ok=True)
     for name, proto in all_definitions().items():
         write_atomic(PROTOTXT / name, render(proto).encode())

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dgn_am.cliargs import ArgumentParser
 from dgn_am.mini import data, demo, gan, netspecs, solvers
 from dgn_am.mini.train import DATA_SEED
 
@@ -69,7 +70,7 @@ def demo_metrics(files: demo.MiniFiles, seeds: list[int], out: Path) -> tuple[fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--variants", default=",".join(VARIANTS))
@@ -80,16 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     seeds = [int(s) for s in a.seeds.split(",") if s.strip().isdigit()]
     if len(seeds) != len(a.seeds.split(",")):
-        print(f"error: --seeds takes whole numbers separated by commas, got {a.seeds!r}", file=sys.stderr)
-        return 2
+        p.error(f"--seeds takes whole numbers separated by commas, got {a.seeds!r}")
     if unknown or a.steps < 1:
-        print(f"error: unknown variants {unknown} (choose from {', '.join(VARIANTS)}) or --steps < 1", file=sys.stderr)
-        return 2
+        p.error(f"unknown variants {unknown} (choose from {', '.join(VARIANTS)}) or --steps < 1")
     missing = [v for v in variants if a.evaluate_only and not (a.out_dir / v / "generator.caffemodel").is_file()]
     if missing:
-        print(f"error: --evaluate_only: no generator.caffemodel in {a.out_dir} for {', '.join(missing)}",
-              file=sys.stderr)
-        return 2
+        p.error(f"--evaluate_only: no generator.caffemodel in {a.out_dir} for {', '.join(missing)}")
     shipped = demo.MiniFiles.default()
     rows = []
     for name in [*variants, "committed"]:

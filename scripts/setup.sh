@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh checkout to a result:
 #
-#   scripts/setup.sh [--cuda] [--no-run]
+#   scripts/setup.sh [-h|--help] [--cuda] [--no-run]
 #
 # 1. builds Caffe at the pinned source unless a cached build exists (scripts/install_caffe.sh);
 # 2. creates .venv/ in the checkout with the package installed (editable) and pycaffe importable;
@@ -9,20 +9,23 @@
 #
 # Environment: PYTHON (interpreter for the venv, default python3), and those of install_caffe.sh.
 set -euo pipefail
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-python=${PYTHON:-python3}
 run_main=1
 caffe_flags=()
 for arg in "$@"; do
   case "$arg" in
     --cuda) caffe_flags+=(--cuda) ;;
     --no-run) run_main=0 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup: unknown option '$arg' (see --help)" >&2; exit 1 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "setup: unknown option '$arg' (see --help)" >&2; exit 1 ;;
+    *) echo "setup: unexpected argument '$arg' (it takes only options; see --help)" >&2; exit 1 ;;
   esac
 done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+python=${PYTHON:-python3}
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $python" >&2

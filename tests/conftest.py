@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,3 +46,12 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def synth_args(models: Models, out: Path, *extra: str, n_iters: int = 2) -> list[str]:
     return ["synthesize", "--net_weights", str(models.caffenet), "--generator_weights", str(models.generator),
             "--n_iters", str(n_iters), "--output_dir", str(out), *extra]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb's header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")

@@ -134,8 +134,10 @@ def test_cli_bad_inputs_fail_with_one_line(folder, encoder_weights, tmp_path):
     assert "does not exist" in _one_error_line(run(tmp_path / "nowhere"))
     assert "a.png is not a readable image" in _one_error_line(run(broken))
     assert "no blob 'fc9'" in _one_error_line(run(d, "--layer", "fc9"))
-    assert "--k must be a number > 0" in _one_error_line(run(d, "--k", "0"))
-    assert "--k must be a number > 0" in _one_error_line(run(d, "--k", "-1"))
+    assert "--k must be a number in (0, 100]" in _one_error_line(run(d, "--k", "0"))
+    assert "--k must be a number in (0, 100]" in _one_error_line(run(d, "--k", "-1"))
+    assert "--k must be a number in (0, 100]" in _one_error_line(run(d, "--k", "1e308"))
+    assert "--decimals must be between 0 and 10" in _one_error_line(run(d, "--decimals", "1000000000"))
     assert "--mean must be" in _one_error_line(run(d, "--mean", "grey"))
     assert not Path(out).exists()
 

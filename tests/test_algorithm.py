@@ -156,14 +156,48 @@ def test_zero_gradient_stops_after_the_iteration():
     np.testing.assert_array_equal(r.code, np.full((1, 4), 0.5, dtype=np.float32))  # decay still applied
 
 
-def test_nan_gradient_skips_the_step():
+def test_zero_gradient_says_which_gradient_and_when():
+    tgt = LinearTarget(grad_override=np.zeros((1, 3, 6, 6)))
+    r = optimize(LinearGenerator(), tgt, OneHotObjective([Unit(0)]), np.ones((1, 4)), Settings(10, 1.0, 1.0))
+    assert r.stops[0] is not None and r.stops[0].iteration == 0 and not r.stops[0].failed
+    assert "image gradient is zero" in r.stops[0].reason
+    full = optimize(LinearGenerator(), LinearTarget(), OneHotObjective([Unit(0)]), np.ones((1, 4)),
+                    Settings(3, 1.0, 1.0))
+    assert full.stops == [None] and full.iterations == 3
+
+
+def test_nan_gradient_fails_the_run_at_that_iteration():
     tgt = LinearTarget(grad_override=np.full((1, 3, 6, 6), np.nan))
     gen = LinearGenerator()
     r = optimize(gen, tgt, OneHotObjective([Unit(0)]), np.ones((1, 4)), Settings(10, 1.0, 1.0))
-    # No image step, so x - x0 is zero, the code gradient is zero, and the run ends unchanged.
+    # No step is taken from a NaN gradient (the released code skipped it, which left the code unchanged
+    # for good); the run ends at once as failed, with the code as it was.
     np.testing.assert_array_equal(r.code, np.ones((1, 4), dtype=np.float32))
     assert r.iterations == 1
-    assert not np.isnan(r.code).any()
+    assert r.stops[0].failed and r.stops[0].iteration == 0 and "NaN" in r.stops[0].reason
+
+
+def test_code_overflow_fails_the_run():
+    # A learning rate of 1e38 takes the float32 code to Inf in one step.
+    r = optimize(LinearGenerator(), LinearTarget(), OneHotObjective([Unit(0)]), np.ones((1, 4)),
+                 Settings(5, 1e38, 1e38))
+    assert r.stops[0].failed and "overflowed" in r.stops[0].reason
+    assert np.isfinite(r.code).all()  # the failed step is not kept
+
+
+def test_nan_activation_fails_only_that_sample():
+    class NanForSecond(LinearTarget):
+        def activation_gradient(self, image, objective):
+            acts, grad = super().activation_gradient(image, objective)
+            if len(self.seen) == 2:
+                acts = acts.copy()
+                acts[1] = np.nan
+            return acts, grad
+
+    r = optimize(LinearGenerator(), NanForSecond(), OneHotObjective([Unit(0), Unit(1)]), np.ones((2, 4)),
+                 Settings(4, 1.0, 1.0))
+    assert r.stops[0] is None and r.stops[1].failed and r.stops[1].iteration == 1
+    assert r.iterations == 4
 
 
 def test_batch_equals_independent_runs():

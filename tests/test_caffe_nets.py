@@ -160,8 +160,10 @@ def test_build_info_records_the_pinned_commit():
 
 def test_weights_reader_handles_what_caffe_saves(models):
     w = cb.read_weights(models.caffenet)
-    assert [b.shape for b in w.layers["fc8"]] == [(1000, 4096), (1000,)]
-    assert w.layers["conv1"][0].count == 96 * 3 * 11 * 11
+    blobs = dict(w.entries)
+    assert [b.shape for b in blobs["fc8"]] == [(1000, 4096), (1000,)]
+    assert blobs["conv1"][0].count == 96 * 3 * 11 * 11
+    assert not w.v1 and not w.input_layer
 
 
 def test_missing_weights_and_garbage(tmp_path):

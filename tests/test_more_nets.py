@@ -71,8 +71,8 @@ def test_places_weights_check(places, models, tmp_path):
     saved = cb.save_random_weights(PLACES, tmp_path / "places.caffemodel", 4)
     check_weights(places, cb.read_weights(saved))
     # The released file is a 2014 V1 caffemodel with legacy 4-D blob shapes; check_weights must take those.
-    legacy = {name: [WeightBlob((1,) * (4 - len(s)) + s, legacy=True, count=int(np.prod(s))) for s in shapes]
-              for name, shapes in places.params.items()}
+    legacy = [(name, [WeightBlob((1,) * (4 - len(s)) + s, legacy=True, count=int(np.prod(s))) for s in shapes])
+              for name, shapes in places.params.items()]
     check_weights(places, WeightsInfo(PLACES, legacy))
     with pytest.raises(InputError, match=r"'fc8' blob 0 has shape \[1000, 4096\].*expects \[205, 4096\]"):
         check_weights(places, cb.read_weights(models.caffenet))

@@ -131,3 +131,47 @@ def test_labels_from_the_downloaded_lists(tmp_path, monkeypatch):
     assert labels_for(RELEASES["example1"]) == {0: "tench", 1: "goldfish"}
     shutil.rmtree(tmp_path / "released")
     assert labels_for(RELEASES["example1"]) == {}
+
+
+def test_reproduce_resumes_like_a_sweep(fake_nets, tmp_path):
+    first = _reproduce(fake_nets, "example1", "example3", "--output_dir", str(tmp_path), "--n_iters", "2", "--quiet")
+    assert first.returncode == 0, first.stderr
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.suffix in (".npz", ".png", ".json")
+              and p.parent != tmp_path}
+    montage3 = (tmp_path / "example3.jpg").read_bytes()
+    again = _reproduce(fake_nets, "example1", "example3", "--output_dir", str(tmp_path), "--n_iters", "2", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # no panel was made again
+    assert (tmp_path / "example3.jpg").read_bytes() == montage3  # rebuilt from the kept frames, the same
+    assert again.stdout.split("example1:")[1].split("\n", 1)[1].split("is NOT")[0] == \
+        first.stdout.split("example1:")[1].split("\n", 1)[1].split("is NOT")[0]  # same table
+
+
+def test_shortened_compare_compares_what_it_can_and_goes_on(fake_nets, tmp_path):
+    from dgn_am import montage
+
+    examples = fake_nets / "released" / "examples"
+    examples.mkdir(exist_ok=True)
+    for name in ("example1", "example3"):
+        size = montage.RELEASED_GEOMETRY[name].size
+        Image.fromarray(np.full((size[1], size[0], 3), 255, dtype=np.uint8)).save(examples / f"{name}.jpg")
+    try:
+        proc = _reproduce(fake_nets, "example3", "example1", "--output_dir", str(tmp_path), "--n_iters", "3",
+                          "--compare", "--quiet")
+        # the same comparison on its own: the iterations come from the montage's record beside it
+        alone = run_cli("compare", str(tmp_path / "example3.jpg"), str(examples / "example3.jpg"),
+                        "--json", str(tmp_path / "alone.json"))
+    finally:
+        shutil.rmtree(examples)
+    assert proc.returncode == 1, proc.stderr  # a blank reference matches nothing: FAIL, not an abort
+    assert "Traceback" not in proc.stderr and proc.stderr.strip() == ""
+    report3 = json.loads((tmp_path / "example3.compare.json").read_text())
+    assert [p["name"] for p in report3["panels"]] == ["panel 1", "panel 2", "panel 3"]  # the frames both have
+    assert any("frames 3-29 and the final image" in n for n in report3["notes"])
+    assert any("iterations 3-29 not compared" in n for n in report3["notes"])
+    assert len(report3["trajectory"]) == 3
+    report1 = json.loads((tmp_path / "example1.compare.json").read_text())  # the batch went on to example 1
+    assert len(report1["panels"]) == 5 and any("not expected to match" in n for n in report1["notes"])
+    assert "2 of 2 examples failed or did not match" in proc.stdout
+    assert alone.returncode == 1, alone.stderr
+    assert json.loads((tmp_path / "alone.json").read_text())["panels"] == report3["panels"]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +30,7 @@ def test_parse_ints_ranges_lists_and_duplicates():
 
 @pytest.mark.parametrize(("spec", "words"), [
     ("9-3", ["'9-3'", "backwards"]), ("a", ["'a'", "not a whole number"]), ("1,,2", ["empty item"]),
-    ("-1", ["'-1'"]), ("1-", ["'1-'"]), (-4, ["negative"]), ([], ["empty"]), ("0-99999999", ["too large"]),
+    ("-1", ["'-1'"]), ("1-", ["'1-'"]), (-4, ["negative"]), ([], ["empty"]), ("0-99999999", ["more than a sweep's"]),
     (True, ["True"]), (1.5, ["1.5"]),
 ])
 def test_parse_ints_errors(spec, words):
@@ -61,8 +66,9 @@ def test_grid_is_the_product_in_a_fixed_order(tmp_path):
 
 def test_end_lr_default_and_its_own_folders(tmp_path):
     jobs = _plan(tmp_path, units="1", start_lr="8,2").jobs
-    assert [(r.start_lr, r.end_lr) for r in jobs] == [(8.0, 8.0), (2.0, 2.0)]  # end_lr < 0: the start_lr
-    assert len(_plan(tmp_path, units="1", start_lr="8", end_lr="-1,8").jobs) == 1  # the same run twice
+    assert [(r.start_lr, r.end_lr) for r in jobs] == [(8.0, 8.0), (2.0, 2.0)]  # no end_lr: the start_lr
+    with pytest.raises(InputError, match="--end_lr must be >= 0"):
+        _plan(tmp_path, units="1", start_lr="8", end_lr="-1,8")  # negative learning rates are refused
     jobs = _plan(tmp_path, units="1,2", start_lr="8", end_lr="1e-10,0.5").jobs
     # The released name has no end_lr, so each end_lr gets a folder: no two runs share a file.
     assert {r.output_dir.name for r in jobs} == {"end_lr_1e-10", "end_lr_0.5"}
@@ -234,7 +240,7 @@ def test_redo_only_what_is_unfinished_with_the_nets_loaded_once(models, swept, t
     (out / f"{STEMS[3]}.json").unlink()  # killed before its manifest: redone
     (out / f"{STEMS[1]}.npz").unlink()  # an output gone: redone
     record = json.loads((out / f"{STEMS[2]}.json").read_text())
-    record["parameters"]["L2"] = 0.5  # made with other settings: redone, counted as replaced
+    record["parameters"]["L2"] = 0.5  # made with other settings: refused, then (--overwrite) replaced
     (out / f"{STEMS[2]}.json").write_text(json.dumps(record))
     leftover = out / f".{STEMS[3]}.npz.abc123.tmp"  # what a SIGKILL during write_atomic leaves
     leftover.write_bytes(b"half")
@@ -252,7 +258,11 @@ def test_redo_only_what_is_unfinished_with_the_nets_loaded_once(models, swept, t
     flags = {"output_dir": str(out), "n_iters": "1", "net_weights": str(models.caffenet),
              "generator_weights": str(models.generator)}
     s = sweep.settings(flags, cfg)
-    summary = sweep.run(sweep.plan(s), progress=events.append)
+    with pytest.raises(InputError, match=r"records a different run .*L2 0.5 \(this run: 0.99\).*--overwrite"):
+        sweep.run(sweep.plan(s), progress=events.append)
+    assert _mtimes(out) == before and not events  # refused before any run: nothing touched
+    made.clear()
+    summary = sweep.run(sweep.plan(s), progress=events.append, overwrite=True)
 
     assert len(made) == 1
     assert [r.stem() for r in summary.ran] == [STEMS[1], STEMS[2], STEMS[3]]
@@ -269,3 +279,92 @@ def test_redo_only_what_is_unfinished_with_the_nets_loaded_once(models, swept, t
     assert json.loads((out / f"{STEMS[2]}.json").read_text())["parameters"]["L2"] == 0.99
     assert gallery.write(out).read_text().count("<figure>") == 4
 
+
+
+# --- killed, concurrent: each run made once, and a resumed sweep equals an uninterrupted one --------------
+
+MINI = Path(__file__).resolve().parents[1]
+
+
+def _mini_sweep(out: Path, *extra: str) -> list[str]:
+    proto, nets = MINI / "prototxt" / "mini", MINI / "nets" / "mini"
+    return [sys.executable, "-m", "dgn_am.cli", "sweep", "--units", "0-5", "--n_iters", "60", "--L2", "0.97",
+            "--start_lr", "1", "--end_lr", "1e-10", "--bound", str(nets / "fc6_bounds.txt"),
+            "--net_definition", str(proto / "encoder.prototxt"), "--net_weights", str(nets / "encoder.caffemodel"),
+            "--generator_definition", str(proto / "generator.prototxt"),
+            "--generator_weights", str(nets / "generator.caffemodel"), "--output_dir", str(out), "--quiet", *extra]
+
+
+def _results(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in (".jpg", ".png", ".npz")}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    proc = subprocess.run(_mini_sweep(out), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 runs: 6 ran" in proc.stdout
+    return _results(out)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_sweep_resumes_to_the_same_bytes(uninterrupted, tmp_path, sig):
+    out = tmp_path / "out"
+    child = subprocess.Popen(_mini_sweep(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("fc8_*.json"))) < 2 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=120)
+    finished = sorted(p.stem for p in out.glob("fc8_*.json"))
+    assert 2 <= len(finished) < 6, (finished, err)
+    if sig == signal.SIGTERM:
+        assert child.returncode == 130 and "interrupted" in err
+        assert not list(out.glob(".*.tmp")) and not list(out.glob(".*.partial"))  # unwound, nothing half-made
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.stem in finished}
+    again = subprocess.run(_mini_sweep(out), capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"6 runs: {6 - len(finished)} ran, {len(finished)} skipped" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.stem in finished} == before  # not redone
+    assert _results(out) == uninterrupted  # byte for byte, npz included
+    assert not [p for p in out.iterdir() if p.name.endswith((".tmp", ".lock"))]
+
+
+def test_two_sweeps_on_one_folder_make_each_run_once(uninterrupted, tmp_path):
+    out = tmp_path / "out"
+    procs = [subprocess.Popen(_mini_sweep(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, e) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, e
+    ran = [int(re.search(r"6 runs: (\d+) ran", o).group(1)) for o, _ in outputs]
+    assert sum(ran) == 6, outputs  # every run made by exactly one of them
+    created = [json.loads(p.read_text())["created"] for p in out.glob("fc8_*.json")]
+    assert len(created) == 6
+    assert _results(out) == uninterrupted
+    assert (out / "index.html").read_text().count("<figure>") == 6
+
+
+def test_the_gallery_is_collected_under_its_lock(swept, tmp_path):
+    """A page is built from the manifests present once the lock is held, never from an older look."""
+    import threading
+
+    from dgn_am import locks
+
+    root, _, _, _, _ = swept
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    late = out / "late"
+    shutil.copytree(root / "out", late, ignore=shutil.ignore_patterns("index.html"))
+    hidden = tmp_path / "hidden"
+    late.rename(hidden)
+    pages: list[Path] = []
+    with locks.exclusive(out / gallery.LOCK):
+        writer = threading.Thread(target=lambda: pages.append(gallery.write(out)))
+        writer.start()
+        time.sleep(0.5)
+        assert writer.is_alive()  # waiting for the lock
+        hidden.rename(late)  # another shard's results land while the writer waits
+    writer.join(timeout=60)
+    assert pages and pages[0].read_text().count("<figure>") == 8

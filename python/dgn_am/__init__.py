@@ -8,7 +8,10 @@ Modules, each with one job:
 - ``codes``: start codes and per-unit bound files.
 - ``netinfo``: plain descriptions of nets and caffemodels, and the checks made on them before Caffe loads.
 - ``caffe_backend``: the only module that imports Caffe.
-- ``outputs``: file names and atomic writes.
+- ``outputs``: file names, atomic writes, and what may stand where an output goes.
+- ``errors``: the one user-facing exception, and the one reader of user-named files.
+- ``locks``: per-run and gallery locks between processes sharing an output folder.
+- ``cliargs``: ``argparse`` with one-line errors, for every command line of the project.
 - ``download``: fetching and verifying the pretrained models and released data.
 - ``paths``: where the project's prototxts and models live.
 - ``cli``: the ``dgn-am`` command.

@@ -21,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, regular_file
+from .images import read_image
 
+#: ``--k`` beyond this is no bound at all (the released files go to 3); far larger overflows the file.
+MAX_K = 100.0
+MAX_DECIMALS = 10
 #: File endings read from an image folder (case-insensitive); other files are ignored.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -91,23 +95,19 @@ def parse_mean(text: str) -> float | None:
 def image_files(directory: Path) -> list[Path]:
     """The images of a folder (by file ending, sorted by name), or an InputError if there are none."""
     directory = Path(directory)
-    if not directory.is_dir():
+    try:
+        entries = sorted(directory.iterdir()) if directory.is_dir() else None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise InputError(f"image folder {directory} cannot be listed ({reason})") from None
+    if entries is None:
         raise InputError(f"image folder {directory} does not exist or is not a folder")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # An entry with an image's name must be a readable regular file: a FIFO, a folder or a symlink loop
+    # called x.png is refused by name rather than skipped, so the count of images is never silently short.
+    files = [regular_file(p, "image") for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise InputError(f"image folder {directory} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
-
-
-def read_image(path: Path) -> np.ndarray:
-    """One image file as H x W x 3 uint8 RGB, or an InputError naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"image {path} is not a readable image ({exc.__class__.__name__})") from None
 
 
 def check_images(files: Sequence[Path]) -> None:
@@ -116,7 +116,7 @@ def check_images(files: Sequence[Path]) -> None:
     The pixels are not kept (a large folder need not fit in memory); ``compute`` decodes them again.
     """
     for path in files:
-        read_image(path)
+        read_image(path, "image")
 
 
 def input_blob(rgb: np.ndarray, mean: float | None, size: tuple[int, int], imagenet_mean: Callable[[], np.ndarray],
@@ -150,19 +150,22 @@ def compute(net_definition: Path, net_weights: Path, layer: str, images_dir: Pat
     output folder, the net (probed in a child process), the layer name and the weights.
     """
     from . import caffe_backend as cb
-    from .outputs import ensure_writable_dir, write_atomic
+    from .netinfo import check_net_input
+    from .outputs import check_destination, ensure_writable_dir, write_atomic
 
-    if not np.isfinite(k) or k <= 0:
-        raise InputError(f"--k must be a number > 0, got {k}")
-    if decimals < 0:
-        raise InputError(f"--decimals must be >= 0, got {decimals}")
+    if not (np.isfinite(k) and 0 < k <= MAX_K):
+        raise InputError(f"--k must be a number in (0, {MAX_K:g}] (standard deviations above the mean), got {k}")
+    if not 0 <= decimals <= MAX_DECIMALS:
+        raise InputError(f"--decimals must be between 0 and {MAX_DECIMALS}, got {decimals}")
     mean_value = parse_mean(mean)
     files = image_files(images_dir)
-    check_images(files)
     ensure_writable_dir(Path(output).parent)
+    check_destination(Path(output), [*files, Path(net_definition), Path(net_weights)])
+    check_images(files)
     info = cb.probe(net_definition)
     if "data" not in info.blobs or len(info.blobs["data"]) != 4:
         raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
+    check_net_input(info, "data", "image input")
     if layer not in info.blobs:
         raise InputError(f"net {net_definition} has no blob '{layer}'; "
                          f"its blobs are: {', '.join(info.blobs)}")
@@ -170,7 +173,7 @@ def compute(net_definition: Path, net_weights: Path, layer: str, images_dir: Pat
     size = (int(info.blobs["data"][2]), int(info.blobs["data"][3]))
     stats = RunningStats()
     for start in range(0, len(files), batch):
-        data = np.concatenate([input_blob(read_image(f), mean_value, size, cb.imagenet_mean)
+        data = np.concatenate([input_blob(read_image(f, "image"), mean_value, size, cb.imagenet_mean)
                                for f in files[start : start + batch]])
         stats.add(cb.encode(net, data, layer))
     values = bounds(stats, k)

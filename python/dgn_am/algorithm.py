@@ -9,7 +9,10 @@ Each iteration, as the released act_max.py ran it (FACTS §5):
 5. Paste x back into x0; backprop ``x_pasted - x0`` through G to the code: gc.
    Code step, float32, in place: ``code += lr / mean(|gc|) * gc``.
 6. Clip to [-1, 1] (``clip``) or else to [0, bound] per unit; then ``code *= L2`` if 0 < L2 < 1.
-7. A NaN gradient norm skips that step; a zero norm ends the run after this iteration.
+7. A zero gradient norm ends the run after this iteration (the released behaviour).
+   A NaN or Inf anywhere (the activation, a gradient, the code) ends it at once as failed: the released
+   code skipped such steps, which left the code unchanged for good, so it could only repeat the same
+   NaN until the last iteration; stopping says so instead of returning a NaN result.
 
 The saved result is the last iteration's crop of x0 (generated from the code before that
 iteration's update); the released debug frames were each iteration's x after the image step instead.
@@ -72,6 +75,18 @@ class Iteration:
     stepped: np.ndarray
 
 
+@dataclass(frozen=True)
+class Stop:
+    """Why a sample's run ended before ``n_iters``: at ``iteration`` (from 0), for ``reason``.
+
+    ``failed``: a NaN or Inf appeared, so the sample has no usable result.
+    """
+
+    iteration: int
+    reason: str
+    failed: bool = False
+
+
 @dataclass
 class Result:
     code: np.ndarray  # final code, float32, B x C
@@ -80,7 +95,11 @@ class Result:
     # on an iteration whose gradient was NaN or zero; the true value is more useful and changes nothing else)
     activations: np.ndarray
     iterations: int
-    stopped: list[bool] = field(default_factory=list)  # per sample: ended on a zero gradient
+    stops: list[Stop | None] = field(default_factory=list)  # per sample: None if it ran every iteration
+
+    @property
+    def stopped(self) -> list[bool]:
+        return [s is not None for s in self.stops]
 
 
 def learning_rate(i: int, n: int, lr0: float, lr_end: float) -> float:
@@ -123,6 +142,7 @@ def constrain(code: np.ndarray, settings: Settings) -> np.ndarray:
     return out.astype(np.float32)
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an overflow or NaN is caught below as a failed run, not warned
 def optimize(
     generator: Generator,
     target: Target,
@@ -137,7 +157,15 @@ def optimize(
     code = np.asarray(start_code).astype(np.float32)
     batch = len(code)
     active = np.ones(batch, dtype=bool)
-    stopped = [False] * batch
+    stops: list[Stop | None] = [None] * batch
+
+    def fail(b: int, i: int, reason: str) -> None:
+        if active[b]:
+            active[b] = False
+            stops[b] = Stop(i, reason, failed=True)
+
+    if not np.isfinite(code).all():
+        raise ValueError("the start code holds NaN or Inf")
     acts: list[np.ndarray] = []
     saved = None
     n = settings.n_iters
@@ -149,14 +177,24 @@ def optimize(
 
         a, g = target.activation_gradient(crop, objective)
         acts.append(a)
+        for b in np.flatnonzero(~np.isfinite(a)):
+            fail(b, i, f"the activation became {a[b]}")
         x = crop.copy()
         norm_net = normalized_step(x, g, lr, active)
+        for b in np.flatnonzero(np.isnan(norm_net)):  # an Inf norm of a finite float32 gradient is no failure
+            fail(b, i, "the image gradient holds NaN")
+        for b in np.flatnonzero(~np.isfinite(x).reshape(batch, -1).all(axis=1)):
+            fail(b, i, "the image step overflowed to Inf or NaN (lower the learning rate)")
 
         gc = generator.code_gradient(paste_center(x0, x) - x0)
         stepped = code.copy()
         norm_gen = normalized_step(stepped, gc, lr, active)
+        for b in np.flatnonzero(np.isnan(norm_gen)):
+            fail(b, i, "the code gradient holds NaN")
 
         new_code = constrain(stepped, settings)
+        for b in np.flatnonzero(~np.isfinite(new_code).all(axis=1)):
+            fail(b, i, "the code overflowed to Inf or NaN (lower the learning rate or bound the code)")
         code = np.where(active[:, None], new_code, code)
 
         if progress is not None:
@@ -165,7 +203,7 @@ def optimize(
         for b in range(batch):
             if active[b] and (norm_net[b] == 0 or norm_gen[b] == 0):
                 active[b] = False
-                stopped[b] = True
+                stops[b] = Stop(i, "the image gradient is zero" if norm_net[b] == 0 else "the code gradient is zero")
         if not active.any():
             break
 
@@ -174,5 +212,5 @@ def optimize(
         image=saved.astype(np.float32),
         activations=np.stack(acts, axis=1),
         iterations=len(acts),
-        stopped=stopped,
+        stops=stops,
     )

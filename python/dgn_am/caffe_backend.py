@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,7 @@ _ENGINE_PARAMS = ("convolution_param", "pooling_param", "relu_param", "sigmoid_p
 
 
 def parse_definition(path: Path) -> Any:
-    """Parse a prototxt and check what Caffe would otherwise abort on: layer types and engines."""
+    """Parse a prototxt and check what Caffe would otherwise abort on: layer types, engines, names."""
     from google.protobuf import text_format
 
     pb = _proto()
@@ -75,7 +77,13 @@ def parse_definition(path: Path) -> Any:
         )
     known = set(caffe().layer_type_list())
     cudnn = build_info().get("cudnn", False)
+    seen: set[str] = set()
     for layer in net.layer:
+        if layer.name in seen:
+            # Caffe would build both, but copies weights only into the first and pycaffe's params
+            # keep only the last: the two halves of the tool would disagree about the net.
+            raise InputError(f"net definition {path} has two layers named '{layer.name}'; layer names must be unique")
+        seen.add(layer.name)
         if layer.type not in known:
             raise InputError(f"net definition {path}: layer '{layer.name}' has unknown type '{layer.type}'")
         for field in _ENGINE_PARAMS:
@@ -87,32 +95,110 @@ def parse_definition(path: Path) -> Any:
     return net
 
 
-def probe(path: Path) -> NetInfo:
+@dataclass(frozen=True)
+class Definition:
+    """A user's prototxt and the file Caffe is given for it.
+
+    DGN-AM needs gradients all the way back to the net's input, which Caffe computes only with
+    ``force_backward: true``; without it (most deploy prototxts) every image gradient is zero. Such
+    a definition is given to Caffe as a copy with the flag set, and the run manifest says so.
+    """
+
+    path: Path
+    built: Path
+    force_backward_added: bool = False
+
+
+_copies: list[Path] = []
+
+
+def _scratch() -> Path:
+    """A folder for this process's rewritten prototxts, removed when the process exits."""
+    if not _copies:
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="dgn-am-nets-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _copies.append(folder)
+    return _copies[0]
+
+
+def prepare_definition(path: Path, backward: bool) -> Definition:
+    """Check ``path`` and, when ``backward`` is needed and the file lacks force_backward, a copy that sets it."""
+    import hashlib
+
+    from google.protobuf import text_format
+
+    net = parse_definition(path)
+    if not backward or net.force_backward:
+        return Definition(Path(path), Path(path))
+    net.force_backward = True
+    text = text_format.MessageToString(net)
+    copy = _scratch() / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}_{Path(path).name}"
+    if not copy.exists():
+        copy.write_text(text)
+    return Definition(Path(path), copy, force_backward_added=True)
+
+
+#: How long building a net in the probe may take before it is called hung.
+PROBE_TIMEOUT = 600
+
+
+def probe(path: Path, backward: bool = False) -> NetInfo:
     """Build the net once in a child process and describe it; a Caffe abort there becomes one line."""
-    parse_definition(path)
+    definition = prepare_definition(path, backward)
+    st = definition.built.stat()
+    info = _probe_built(str(definition.built.resolve()), st.st_size, st.st_mtime_ns)
+    if isinstance(info, str):
+        raise InputError(f"Caffe rejected net definition {path}: {info}")
+    return replace(info, path=Path(path), force_backward_added=definition.force_backward_added)
+
+
+@cache
+def _probe_built(built: str, size: int, mtime_ns: int) -> NetInfo | str:
+    """The built net's description, or Caffe's reason for refusing it (remembered per file version)."""
     env = dict(os.environ, GLOG_minloglevel="2")
-    proc = subprocess.run(
-        [sys.executable, "-m", "dgn_am.caffe_backend", "--probe", str(path)],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    if proc.returncode != 0:
-        raise InputError(f"Caffe rejected net definition {path}: {_caffe_reason(proc.stderr)}")
-    d = json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dgn_am.caffe_backend", "--probe", built],
+            capture_output=True, text=True, env=env, check=False, timeout=PROBE_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return f"building it took over {PROBE_TIMEOUT} s"
+    try:
+        if proc.returncode != 0:
+            raise ValueError
+        d = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return _caffe_reason(proc.stderr)
     return NetInfo(
-        path=Path(path),
+        path=Path(built),
         blobs={k: tuple(v) for k, v in d["blobs"].items()},
         params={k: [tuple(s) for s in v] for k, v in d["params"].items()},
         layers=[tuple(x) for x in d["layers"]],
         inputs=d["inputs"],
+        tops={k: list(v) for k, v in d["tops"].items()},
+        bottoms={k: list(v) for k, v in d["bottoms"].items()},
     )
 
 
+_GLOG = re.compile(r"^([FE])\d{4,8} [\d:.]+\s+\d+ [^\]]*\] (.*)$")  # glog: F1202 or F20261202
+
+
 def _caffe_reason(stderr: str) -> str:
+    """The line that says why Caffe died: its FATAL (or failed CHECK) message, never the stack trace."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    fatal = [m for m in (_GLOG.match(ln) for ln in lines) if m]
+    for m in sorted(fatal, key=lambda m: m.group(1) != "F"):  # a FATAL line first, then errors
+        if m.group(2).strip():
+            return m.group(2).strip()
     for ln in lines:
         if "Check failed" in ln or "Unknown" in ln or "Error" in ln:
             return ln.split("] ", 1)[-1]
-    return lines[-1] if lines else "the process died without a message"
+    useful = [ln for ln in lines if not ln.startswith(("@", "***")) and "stack trace" not in ln]
+    return useful[-1] if useful else "the process died without a message"
 
 
 def _describe_built(path: str) -> dict[str, Any]:
@@ -121,8 +207,10 @@ def _describe_built(path: str) -> dict[str, Any]:
     return {
         "blobs": {k: list(v.data.shape) for k, v in net.blobs.items()},
         "params": {k: [list(p.data.shape) for p in v] for k, v in net.params.items()},
-        "layers": [[n, lyr.type] for n, lyr in zip(net._layer_names, net.layers, strict=True)],
+        "layers": [[name, layer.type] for name, layer in net.layer_dict.items()],
         "inputs": list(net.inputs),
+        "tops": {name: list(tops) for name, tops in net.top_names.items()},
+        "bottoms": {name: list(bottoms) for name, bottoms in net.bottom_names.items()},
     }
 
 
@@ -159,30 +247,90 @@ def spatial_layers(path: Path) -> list[SpatialLayer]:
 # --- caffemodels ------------------------------------------------------------------------------
 
 
+# Caffe reads a caffemodel through a CodedInputStream limited to INT_MAX bytes (io.cpp,
+# kProtoReadBytesLimit); a larger file fails to parse there and CHECK-aborts the process.
+_PROTO_READ_LIMIT = (1 << 31) - 1
+# Net::CopyTrainedLayersFrom picks its HDF5 loader by content (H5Fis_hdf5), not by the file's name: the
+# signature at offset 0 or at any power of two from 512 on (where a user block may put it).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(data: bytes) -> bool:
+    offset = 0
+    while offset + len(_HDF5_SIGNATURE) <= len(data):
+        if data[offset:offset + len(_HDF5_SIGNATURE)] == _HDF5_SIGNATURE:
+            return True
+        offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def _layer_name(name: str | bytes) -> str:
+    # upb hands back a proto2 string that is not UTF-8 as bytes; Caffe compares raw bytes, and a
+    # surrogate-escaped str can equal no name that Caffe reports, just as those bytes match no layer.
+    return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name
+
+
 def read_weights(path: Path) -> WeightsInfo:
-    """Parse a caffemodel far enough to know each layer's blob shapes and value counts."""
+    """Parse a caffemodel into what Caffe's loader will see, refusing what would make it abort first.
+
+    Mirrors ReadNetParamsFromBinaryFileOrDie: the read limit, the parser's required-field check, and
+    UpgradeNetAsNeeded (V0 refused; V1 'layers' upgraded one for one; 'layer' and 'layers' together a
+    LOG(FATAL); legacy input fields turned into a blob-less first layer named 'input'). What is left
+    per layer entry, in file order, is for ``check_weights`` to compare with the net.
+    """
     from google.protobuf.message import DecodeError
 
     pb = _proto()
     data = read_input(path, "weights file", binary=True, hint="; run 'dgn-am download' or give the right path")
+    assert isinstance(data, bytes)
+    if len(data) > _PROTO_READ_LIMIT:
+        raise InputError(f"weights file {path} is {len(data):,} bytes, more than the {_PROTO_READ_LIMIT:,} "
+                         "Caffe's protobuf reader accepts")
+    if _is_hdf5(data):
+        raise InputError(f"weights file {path} is an HDF5 file; Caffe would load it with its HDF5 loader, "
+                         "which is not supported here: give a binary .caffemodel")
     net = pb.NetParameter()
     try:
         net.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError):
         raise InputError(f"weights file {path} does not parse as a caffemodel") from None
-    layers: dict[str, list[WeightBlob]] = {}
-    for layer in list(net.layer) + list(net.layers):  # 'layers' is the V1 format of 2014 caffemodels
-        if not layer.blobs:
-            continue
-        layers[layer.name] = [_blob(b) for b in layer.blobs]
-    return WeightsInfo(path=Path(path), layers=layers)
+    missing = net.FindInitializationErrors()  # Python parses these; Caffe's C++ parser refuses them
+    if missing:
+        raise InputError(f"weights file {path} does not parse as a caffemodel for Caffe: required field "
+                         f"{missing[0]} is missing")
+    if any(layer.HasField("layer") for layer in net.layers):
+        raise InputError(f"weights file {path} is in the pre-2014 V0 format, not supported; upgrade it "
+                         "with Caffe's upgrade_net_proto_binary")
+    if net.layer and net.layers:
+        raise InputError(f"weights file {path} mixes 'layer' ({len(net.layer)}) and V1 'layers' "
+                         f"({len(net.layers)}) entries, which Caffe refuses to upgrade")
+    entries: list[tuple[str, list[WeightBlob]]] = []
+    input_layer = bool(net.input_shape or net.input_dim)
+    if input_layer:
+        # UpgradeNetInput reads input_shape(i) (or input_dim(4i..4i+3)) for every input without a
+        # bounds check: too few of them is undefined behaviour there (a segfault, seen).
+        if net.input_shape and len(net.input_shape) < len(net.input):
+            raise InputError(f"weights file {path} has {len(net.input)} legacy inputs but "
+                             f"{len(net.input_shape)} input_shape entries (the file is damaged)")
+        if not net.input_shape and len(net.input_dim) < 4 * len(net.input):
+            raise InputError(f"weights file {path} has {len(net.input)} legacy inputs but "
+                             f"{len(net.input_dim)} input_dim values, not 4 each (the file is damaged)")
+        entries.append(("input", []))  # the Input layer UpgradeNetInput adds, swapped to the front
+    for layer in net.layers or net.layer:  # 'layers': the V1 format of 2014 caffemodels
+        entries.append((_layer_name(layer.name), [_blob(b) for b in layer.blobs]))
+    return WeightsInfo(path=Path(path), entries=entries, v1=bool(net.layers), input_layer=input_layer)
 
 
 def _blob(b: Any) -> WeightBlob:
-    count = len(b.data) or len(b.double_data)
-    if b.HasField("shape"):
-        return WeightBlob(tuple(b.shape.dim), legacy=False, count=count)
-    return WeightBlob((b.num, b.channels, b.height, b.width), legacy=True, count=count)
+    """What Blob::ShapeEquals and Blob::FromProto read from one BlobProto (copy_diff included)."""
+    values, count = ("double_data", len(b.double_data)) if b.double_data else ("data", len(b.data))
+    diff, diff_count = ("double_diff", len(b.double_diff)) if b.double_diff else ("diff", len(b.diff) or None)
+    dims = tuple(b.shape.dim)
+    if any(b.HasField(f) for f in ("num", "channels", "height", "width")):
+        # Any legacy field that is *set* (even to its default) makes Caffe compare those four, unset ones as 0.
+        return WeightBlob((b.num, b.channels, b.height, b.width), legacy=True, count=count, values=values,
+                          diff_count=diff_count, diff=diff, shape_field=dims if b.HasField("shape") else None)
+    return WeightBlob(dims, legacy=False, count=count, values=values, diff_count=diff_count, diff=diff)
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -232,12 +380,30 @@ def _gpu_name(gpu: int) -> str:
     return proc.stdout.strip() or "unknown device"
 
 
-def load_net(definition: Path, weights: Path) -> tuple[Any, NetInfo]:
-    """A checked ``caffe.Net`` in TEST phase with its weights, and its description."""
-    info = probe(definition)
+def check_model(definition: Path, weights: Path, backward: bool = False) -> NetInfo:
+    """The net's description once its definition and caffemodel are known to be safe for Caffe to load."""
+    info = probe(definition, backward)
     check_weights(info, read_weights(weights))
+    return info
+
+
+def load_net(definition: Path, weights: Path, backward: bool = False) -> tuple[Any, NetInfo]:
+    """A checked ``caffe.Net`` in TEST phase with its weights, and its description.
+
+    ``backward``: the net must pass gradients back to its input (the target and the generator), so a
+    definition without ``force_backward: true`` is loaded from a copy that sets it. Weights holding
+    NaN or Inf are refused: every result computed from them would be NaN.
+    """
+    info = check_model(definition, weights, backward)
     c = caffe()
-    return c.Net(str(definition), c.TEST, weights=str(weights)), info
+    built = prepare_definition(definition, backward).built
+    net = c.Net(str(built), c.TEST, weights=str(weights))
+    for name, blobs in net.params.items():
+        for k, blob in enumerate(blobs):
+            if not np.isfinite(blob.data).all():
+                raise InputError(f"weights file {weights}: layer '{name}' blob {k} holds NaN or Inf values "
+                                 "(the file is damaged or the training diverged)")
+    return net, info
 
 
 def imagenet_mean() -> np.ndarray:
@@ -255,7 +421,7 @@ def save_random_weights(definition: Path, path: Path, seed: int) -> Path:
     c = caffe()
     net = c.Net(str(definition), c.TEST)
     rng = np.random.default_rng(seed)
-    types = dict(zip(net._layer_names, (lyr.type for lyr in net.layers), strict=True))
+    types = {name: layer.type for name, layer in net.layer_dict.items()}
     for name, params in net.params.items():
         w = params[0].data
         fan_in = int(np.prod(w.shape[1:])) if w.ndim > 1 else 1
@@ -301,19 +467,19 @@ class CaffeGenerator:
         return self.net.blobs[self.code_blob].diff.copy()
 
     def _last_layer(self, blob: str) -> str:
-        """The layer whose top is ``blob`` (backward starts there)."""
-        names = list(self.net._layer_names)
-        for i in range(len(names) - 1, -1, -1):
-            if blob in [self.net._blob_names[j] for j in self.net._top_ids(i)]:
-                return names[i]
+        """The last layer whose top is ``blob`` (backward starts there)."""
+        for name, tops in reversed(self.net.top_names.items()):
+            if blob in tops:
+                return name
         raise KeyError(blob)
 
 
 class CaffeTarget:
     """The net being visualized, run up to the objective's layer and back to its input image."""
 
-    def __init__(self, net: Any, act_layer: str) -> None:
-        self.net, self.act_layer = net, act_layer
+    def __init__(self, net: Any, act_layer: str, end_layer: str | None = None) -> None:
+        # ``end_layer``: the layer that writes ``act_layer`` (netinfo.end_layer); the released code named it.
+        self.net, self.act_layer, self.end_layer = net, act_layer, end_layer or act_layer
         shape = net.blobs["data"].data.shape
         self.input_size = (int(shape[2]), int(shape[3]))
 
@@ -323,11 +489,11 @@ class CaffeTarget:
             data.reshape(len(image), *data.data.shape[1:])
             self.net.reshape()
         data.data[...] = image
-        self.net.forward(end=self.act_layer)
+        self.net.forward(end=self.end_layer)
         top = self.net.blobs[self.act_layer]
         acts = objective.values(top.data)
         top.diff[...] = objective.gradient(top.data)
-        self.net.backward(start=self.act_layer)
+        self.net.backward(start=self.end_layer)
         grad = data.diff.copy()
         top.diff[...] = 0
         return acts, grad

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
 from . import paths
+from .cliargs import ArgumentParser
 from .errors import InputError
 
 
@@ -19,7 +19,7 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n_iters", type=int, default=10, help="iterations (default 10)")
     p.add_argument("--L2", type=float, default=1.0, help="code decay factor, applied when 0 < L2 < 1")
     p.add_argument("--start_lr", type=float, default=2.0, help="learning rate at iteration 0")
-    p.add_argument("--end_lr", type=float, default=-1.0, help="learning rate approached at the end (<0: start_lr)")
+    p.add_argument("--end_lr", type=float, default=None, help="learning rate approached at the end (default: start_lr)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random start code")
     p.add_argument("--xy", type=int, default=0, help="spatial position for conv units (x = y = xy)")
     p.add_argument("--x", type=int, default=None, help="column of a conv unit (default --xy)")
@@ -41,6 +41,8 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder_definition", type=Path, default=None, help="encoder for --init_file (CaffeNet)")
     p.add_argument("--encoder_weights", type=Path, default=None, help="encoder caffemodel")
     p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N (CUDA builds only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different run that the output folder holds under the same file name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_synthesize)
 
@@ -64,6 +66,9 @@ def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="compare each montage with the released image")
     p.add_argument("--n_iters", type=int, default=None,
                    help="shorten every panel to N iterations for a quick check (the result is then no reproduction)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace panels made with other settings or models (default: refuse)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_reproduce)
 
 
@@ -87,8 +92,10 @@ Every list flag takes a comma list (--units and --seeds also ranges: 0-9,643,700
 of --units, --seeds, --n_iters, --L2, --start_lr and --end_lr. --config FILE.toml takes the same keys at its
 top level (lists allowed, paths relative to the file); flags override it.
 
-Resumable: a run whose manifest (.json, written last) records the same settings and model files is skipped;
-any other run is redone. Shards: --shard I/N takes jobs I, I+N, I+2N, ... of the grid (I from 0), e.g.
+At most 100,000 runs per grid. Resumable: a run whose manifest (.json, written last) records the same settings
+and model files is skipped; a run without one is redone; a different run under the same file name is refused
+unless --overwrite. A lock per run keeps concurrent shards from making one run twice. A run that ends in NaN
+is reported (exit 1) and the sweep goes on. Shards: --shard I/N takes jobs I, I+N, I+2N, ... (I from 0), e.g.
   SLURM (sbatch --array=0-9):       --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
   Kubernetes indexed Job (10 completions): --shard $JOB_COMPLETION_INDEX/10
 Each shard rewrites OUTPUT_DIR/index.html from every result on disk; --gallery-only just rebuilds it.
@@ -105,7 +112,7 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n_iters", default=None, help="iterations (default 10)")
     p.add_argument("--L2", default=None, help="code decay factors (default 1.0)")
     p.add_argument("--start_lr", default=None, help="learning rates at iteration 0 (default 2.0)")
-    p.add_argument("--end_lr", default=None, help="final learning rates (default -1: the run's start_lr)")
+    p.add_argument("--end_lr", default=None, help="final learning rates (default: each run's start_lr)")
     p.add_argument("--act_layer", default=None, help="blob of the target net holding the units (default fc8)")
     p.add_argument("--opt_layer", default=None, choices=["fc6", "fc7", "pool5"], help="code layer (default fc6)")
     p.add_argument("--xy", type=int, default=None, help="spatial position for conv units (x = y = xy)")
@@ -121,6 +128,8 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N (CUDA builds only)")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only part I (from 0) of N of the grid")
     p.add_argument("--gallery-only", action="store_true", help="only rebuild OUTPUT_DIR/index.html")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results the folder holds of other runs under the same file names (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_sweep)
 
@@ -156,12 +165,14 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model_dir", type=Path, default=None,
                    help="the miniature weights, bounds and labels (default: the committed nets/mini; "
                    "'python -m dgn_am.mini.train all --out_dir DIR' makes another)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results of other settings or models under the same file names (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dgn-am", description=__doc__)
+    parser = ArgumentParser(prog="dgn-am", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
     _sweep_parser(sub)
@@ -173,33 +184,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_numbers(a: argparse.Namespace) -> None:
-    if a.unit < 0:
-        raise InputError(f"--unit must be >= 0, got {a.unit}")
-    if a.n_iters < 1:
-        raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
-    for name in ("xy", "x", "y", "unit2"):
-        value = getattr(a, name)
-        if value is not None and value < 0:
-            raise InputError(f"--{name} must be >= 0, got {value}")
-    if a.unit2 is None and a.gamma != 0:
-        raise InputError("--gamma needs --unit2")
-    if not 0 <= a.seed < 2**32:
-        raise InputError(f"--seed must be in [0, 2**32), got {a.seed}")
-    for name in ("L2", "start_lr", "end_lr", "gamma"):
-        if not math.isfinite(getattr(a, name)):
-            raise InputError(f"--{name} must be a finite number")
-    if a.L2 < 0:
-        raise InputError(f"--L2 must be >= 0, got {a.L2}")
-    if a.gamma < 0:
-        raise InputError(f"--gamma must be >= 0, got {a.gamma}")
+class Bar:
+    """A tqdm bar on stderr that appears at its first step, so a run refused by its checks prints one line.
+
+    ``restart`` begins a new bar (the next panel of a reproduction); ``quiet`` shows nothing at all.
+    """
+
+    def __init__(self, quiet: bool, total: int | None, desc: str, unit: str) -> None:
+        self.quiet, self.total, self.desc, self.unit = quiet, total, desc, unit
+        self.bar = None
+
+    def restart(self, total: int | None, desc: str) -> None:
+        self.close()
+        self.total, self.desc = total, desc
+
+    def step(self, n: int = 1, refresh: bool = False, **postfix: object) -> None:
+        """Advance by ``n`` (0: only show ``postfix``, refreshed at once when ``refresh``)."""
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=refresh)
+        if n:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _run_synthesize(a: argparse.Namespace) -> int:
-    from .download import describe_missing
-    from .synthesize import Models, Run, synthesize
+    from .download import describe_missing, missing
+    from .synthesize import Models, Run, check_value, synthesize
 
-    _check_numbers(a)
     models = Models(
         net_definition=a.net_definition or paths.caffenet_definition(),
         net_weights=a.net_weights or paths.caffenet_weights(),
@@ -211,40 +238,31 @@ def _run_synthesize(a: argparse.Namespace) -> int:
     )
     run = Run(
         unit=a.unit, n_iters=a.n_iters, L2=a.L2, start_lr=a.start_lr,
-        end_lr=a.start_lr if a.end_lr < 0 else a.end_lr, seed=a.seed,
+        end_lr=a.start_lr if a.end_lr is None else a.end_lr, seed=a.seed,
         x=a.xy if a.x is None else a.x, y=a.xy if a.y is None else a.y,
         opt_layer=a.opt_layer, act_layer=a.act_layer, clip=bool(a.clip), debug=bool(a.debug),
         init_file=Path(a.init_file) if a.init_file else None, bound=Path(a.bound) if a.bound else None,
         output_dir=Path(a.output_dir), unit2=a.unit2, gamma=a.gamma,
     )
     needed = [models.net_weights, models.generator_weights] + ([models.encoder_weights] if run.init_file else [])
-    if run.bound and paths.nets_dir() in run.bound.resolve().parents:
+    if run.bound and paths.is_under_nets(run.bound):
         needed.append(run.bound)  # a released act_range file that `dgn-am download` would fetch
-    missing = [p for p in dict.fromkeys(needed) if not p.exists()]
-    if missing:
-        raise InputError(describe_missing(missing))
+    if missing(needed):
+        raise InputError(describe_missing(missing(needed)))
+    if a.x is None or a.y is None:
+        check_value("xy", a.xy)
 
-    bars: list = []  # made at the first iteration, so a failed check prints only its one line
-
-    def progress(it) -> None:  # noqa: ANN001 - algorithm.Iteration
-        if a.quiet:
-            return
-        if not bars:
-            from tqdm import tqdm
-
-            bars.append(tqdm(total=a.n_iters, desc=f"{a.act_layer} unit {a.unit}", unit="it", file=sys.stderr))
-        bars[0].set_postfix(act=f"{it.activations[0]:.2f}", lr=f"{it.lr:.3g}", refresh=False)
-        bars[0].update(1)
-
+    bar = Bar(a.quiet, a.n_iters, f"{a.act_layer} unit {a.unit}", "it")
     start = time.perf_counter()
-    try:
-        out = synthesize(models, run, progress=progress)
-    finally:
-        for bar in bars:
-            bar.close()
+    with bar:
+        out = synthesize(models, run, lambda it: bar.step(act=f"{it.activations[0]:.2f}", lr=f"{it.lr:.3g}"),
+                         overwrite=a.overwrite)
     seconds = time.perf_counter() - start
     print(f"unit {a.unit} of {a.act_layer}: activation {out.activations[-1]:.2f} after {out.iterations} "
           f"iterations ({seconds:.1f} s, {out.device})")
+    if out.stop is not None:
+        print(f"stopped early after iteration {out.stop.iteration + 1} of {a.n_iters}: {out.stop.reason} "
+              "(the released algorithm ends a run there)")
     print(f"saved {out.paths['jpg']}")
     return 0
 
@@ -276,15 +294,14 @@ def _run_download(a: argparse.Namespace) -> int:
 
 
 def _run_reproduce(a: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .download import describe_missing
+    from .download import describe_missing, missing
     from .releases import command, models_for, select
     from .reproduce import run_release
+    from .synthesize import check_value
 
     releases = select(a.examples)
-    if a.n_iters is not None and a.n_iters < 1:
-        raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
+    if a.n_iters is not None:
+        check_value("n_iters", a.n_iters)
     if a.dry_run:
         for release in releases:
             models = models_for(release, a.gpu)
@@ -297,28 +314,31 @@ def _run_reproduce(a: argparse.Namespace) -> int:
         run0 = release.runs(a.output_dir / release.name)[0]
         needed = [models.net_weights, models.generator_weights, run0.bound]
         needed += [models.encoder_weights, run0.init_file] if run0.init_file else []
-        missing = [p for p in dict.fromkeys(needed) if p is not None and not p.exists()]
-        if missing:
-            raise InputError(f"{release.name}: " + describe_missing(missing))
+        absent = missing(p for p in needed if p is not None)
+        if absent:
+            raise InputError(f"{release.name}: " + describe_missing(absent))
 
-    failed = False
+    failed: list[str] = []
     for release in releases:
-        bars: dict[int, tqdm] = {}
+        bar = Bar(a.quiet, None, release.name, "it")
 
-        def progress(k: int, it, release=release, bars=bars) -> None:  # noqa: ANN001 - algorithm.Iteration
-            if k not in bars:
-                for bar in bars.values():
-                    bar.close()
-                bars[k] = tqdm(total=it.n_iters, desc=f"{release.name} unit {release.units[k]}", unit="it",
-                               file=sys.stderr)
-            bars[k].set_postfix(act=f"{it.activations[0]:.2f}", refresh=False)
-            bars[k].update(1)
+        def progress(k: int, it, release=release, bar=bar) -> None:  # noqa: ANN001 - algorithm.Iteration
+            desc = f"{release.name} unit {release.units[k]}"
+            if bar.desc != desc:
+                bar.restart(it.n_iters, desc)
+            bar.step(act=f"{it.activations[0]:.2f}")
 
         try:
-            result = run_release(release, a.output_dir, a.gpu, progress=progress, n_iters=a.n_iters)
-        finally:
-            for bar in bars.values():
-                bar.close()
+            with bar:
+                result = run_release(release, a.output_dir, a.gpu, progress=progress, n_iters=a.n_iters,
+                                     overwrite=a.overwrite)
+        except InputError as exc:
+            if len(releases) == 1:
+                raise
+            # one example that cannot be made does not stop the others; the exit code says so
+            print(f"dgn-am: error: {release.name}: {exc}", file=sys.stderr)
+            failed.append(release.name)
+            continue
         print(f"\n{release.name}: {result.montage}")
         print(f"{'unit':>6}  {'label':<24} {'final activation':>16}")
         for unit, label, act in result.panels:
@@ -334,19 +354,28 @@ def _run_reproduce(a: argparse.Namespace) -> int:
                   "not be checked against, the released one.")
         if a.compare:
             reference = paths.released(f"examples/{release.name}.jpg")
-            failed |= _compare_and_report(result.montage, reference, release.name, result.trajectory,
-                                          None, None, None, None) != 0
+            try:
+                code = _compare_and_report(result.montage, reference, release.name, result.trajectory, None,
+                                           None, None, None, a.n_iters if result.shortened else None)
+            except InputError as exc:
+                print(f"{release.name}: not compared: {exc}")
+                code = 1
+            if code:
+                failed.append(release.name)
+    if failed and len(releases) > 1:
+        print(f"\n{len(failed)} of {len(releases)} examples failed or did not match: {', '.join(failed)}")
     return 1 if failed else 0
 
 
 def _compare_and_report(result: Path, reference: Path, example: str | None, trajectory: list[float] | None,
                         out: Path | None, ssim_min: float | None, psnr_min: float | None,
-                        max_rel: float | None) -> int:
+                        max_rel: float | None, iterations: int | None = None) -> int:
     from . import compare
 
-    report = compare.compare_release(result, reference, example, trajectory,
-                                     ssim_min=ssim_min, psnr_min=psnr_min, max_rel=max_rel)
-    out = out or result.with_suffix(".compare.json")
+    out = compare.check_report_path(out or result.with_suffix(".compare.json"),
+                                    [result, reference, result.with_suffix(".json")])
+    report = compare.compare_release(result, reference, example, trajectory, ssim_min=ssim_min,
+                                     psnr_min=psnr_min, max_rel=max_rel, iterations=iterations)
     compare.write_report(report, out)
     print(report.table())
     if report.passed:
@@ -357,20 +386,12 @@ def _compare_and_report(result: Path, reference: Path, example: str | None, traj
 
 
 def _run_compare(a: argparse.Namespace) -> int:
-    trajectory = None
-    example = a.example
-    record = a.result.with_suffix(".json")
-    if record.is_file():
-        import json
+    from . import compare
 
-        try:
-            data = json.loads(record.read_text())
-        except ValueError:
-            data = {}
-        example = example or data.get("release")
-        trajectory = data.get("trajectory") or None
-    return _compare_and_report(a.result, a.reference, example, trajectory, a.json, a.ssim_min, a.psnr_min,
-                               a.trajectory_max_rel)
+    compare.check_thresholds(a.ssim_min, a.psnr_min, a.trajectory_max_rel)
+    example, trajectory, iterations = compare.read_record(a.result)
+    return _compare_and_report(a.result, a.reference, a.example or example, trajectory, a.json, a.ssim_min,
+                               a.psnr_min, a.trajectory_max_rel, iterations)
 
 
 def _run_sweep(a: argparse.Namespace) -> int:
@@ -384,47 +405,43 @@ def _run_sweep(a: argparse.Namespace) -> int:
         print(f"gallery: {gallery.write(Path(settings.get('output_dir')))}")
         return 0
     plan = sweep.plan(settings)
-    bars: list = []  # made at the first event, so a failed check prints only its one line
+    bar = Bar(a.quiet, None, "sweep" if shard.count == 1 else f"sweep {shard}", "run")
     skipped = [0]
 
     def progress(ev: sweep.Event) -> None:
-        if a.quiet:
-            return
-        if not bars:
-            from tqdm import tqdm
-
-            desc = "sweep" if shard.count == 1 else f"sweep {shard}"
-            bars.append(tqdm(total=ev.jobs, desc=desc, unit="run", file=sys.stderr))
-        bar, r = bars[0], ev.run
+        bar.total = ev.jobs
+        r = ev.run
         if ev.kind == "iteration" and ev.iteration is not None:
             it = ev.iteration
-            bar.set_postfix({"unit": r.unit, "seed": r.seed, "it": f"{it.index + 1}/{it.n_iters}",
-                             "act": f"{it.activations[0]:.2f}"})
+            bar.step(0, refresh=True, unit=r.unit, seed=r.seed, it=f"{it.index + 1}/{it.n_iters}",
+                     act=f"{it.activations[0]:.2f}")
         elif ev.kind == "finished" and ev.outcome is not None:
-            bar.set_postfix({"unit": r.unit, "seed": r.seed, "act": f"{ev.outcome.activations[-1]:.2f}"},
-                            refresh=False)
-            bar.update(1)
+            bar.step(unit=r.unit, seed=r.seed, act=f"{ev.outcome.activations[-1]:.2f}")
         elif ev.kind == "skipped":
             skipped[0] += 1
-            bar.set_postfix({"skipped": skipped[0]}, refresh=False)
-            bar.update(1)
+            bar.step(skipped=skipped[0])
+        elif ev.kind in ("busy", "failed"):
+            bar.step(unit=r.unit, seed=r.seed, last=ev.kind)
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SLURM and Kubernetes stop jobs with SIGTERM: unwind, no temporaries left
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        summary = sweep.run(plan, shard, progress)
+        with bar:
+            summary = sweep.run(plan, shard, progress, overwrite=a.overwrite)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for bar in bars:
-            bar.close()
-    part = f"shard {shard}: {len(summary.ran) + len(summary.skipped)} of {summary.grid} runs" \
-        if shard.count > 1 else f"{summary.grid} runs"
-    replaced = f" ({len(summary.replaced)} replaced results made with other settings)" if summary.replaced else ""
-    print(f"{part}: {len(summary.ran)} ran{replaced}, {len(summary.skipped)} skipped (already finished)")
+    done = len(summary.ran) + len(summary.skipped) + len(summary.busy) + len(summary.failed)
+    part = f"shard {shard}: {done} of {summary.grid} runs" if shard.count > 1 else f"{summary.grid} runs"
+    replaced = f" ({len(summary.replaced)} replaced results of other runs)" if summary.replaced else ""
+    busy = f", {len(summary.busy)} left to another process making them" if summary.busy else ""
+    failed = f", {len(summary.failed)} FAILED" if summary.failed else ""
+    print(f"{part}: {len(summary.ran)} ran{replaced}, {len(summary.skipped)} skipped (already finished){busy}{failed}")
+    for _, reason in summary.failed:
+        print(f"  failed: {reason}")
     print(f"gallery: {summary.gallery}")
-    return 0
+    return 1 if summary.failed else 0
 
 
 def _run_act_range(a: argparse.Namespace) -> int:
@@ -443,27 +460,17 @@ def _run_demo(a: argparse.Namespace) -> int:
 
     from .mini.demo import DemoSettings, MiniFiles, run_demo
 
-    if a.n_iters < 1:
-        raise InputError(f"--n_iters must be >= 1, got {a.n_iters}")
     settings = dataclasses.replace(DemoSettings(), n_iters=a.n_iters)
-    bars: list = []
+    bar = Bar(a.quiet, None, "demo", "it")
 
     def progress(k: int, n: int, it) -> None:  # noqa: ANN001 - algorithm.Iteration
-        if a.quiet:
-            return
-        if not bars:
-            from tqdm import tqdm
+        bar.total = n * it.n_iters
+        bar.step(cls=k, act=f"{it.activations[0]:.2f}")
 
-            bars.append(tqdm(total=n * it.n_iters, desc="demo", unit="it", file=sys.stderr))
-        bars[0].set_postfix(cls=k, act=f"{it.activations[0]:.2f}", refresh=False)
-        bars[0].update(1)
-
-    try:
-        files = MiniFiles.default() if a.model_dir is None else MiniFiles.at(a.model_dir)
-        result = run_demo(a.output_dir, settings, evaluate_=a.evaluate, progress=progress, files=files)
-    finally:
-        for bar in bars:
-            bar.close()
+    files = MiniFiles.default() if a.model_dir is None else MiniFiles.at(a.model_dir)
+    with bar:
+        result = run_demo(a.output_dir, settings, evaluate_=a.evaluate, progress=progress, files=files,
+                          overwrite=a.overwrite)
     s = result.settings
     print(f"DGN-AM on {len(result.classes)} classes of the miniature model: {s.n_iters} iterations each, "
           f"lr {s.start_lr:g} -> {s.end_lr:g}, L2 {s.L2:g}, seed {s.seed} ({result.seconds:.1f} s, {result.device})")
@@ -488,15 +495,23 @@ def _run_demo(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # named by the sub-command, whose --help lists what it takes
+        commands = next(x for x in parser._actions if isinstance(x, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     try:
         return args.func(args)
-    except InputError as exc:  # DownloadError is one too
+    except InputError as exc:  # DownloadError, RunFailed and RunConflict are ones too
         print(f"dgn-am: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dgn-am: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the last resort for a file-system failure no check foresaw: still one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"dgn-am: error: {exc.strerror or exc.__class__.__name__}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

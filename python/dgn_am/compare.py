@@ -31,7 +31,6 @@ either side lacks that iteration.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, read_input
+from .errors import InputError
+from .images import read_image
 from .montage import RELEASED_GEOMETRY, Box, Geometry
 from .outputs import write_atomic
 
@@ -137,17 +137,6 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def _load(path: Path, what: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    data = read_input(path, what, binary=True)
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{what} {path} is not a readable image ({exc.__class__.__name__})") from None
-
-
 def _size(image: np.ndarray) -> str:
     return f"{image.shape[1]}x{image.shape[0]}"
 
@@ -185,6 +174,16 @@ def compare_trajectory(trajectory: list[float], released: tuple[float, ...], max
     return points
 
 
+def check_thresholds(ssim_min: float, psnr_min: float, max_rel: float) -> None:
+    """The pass thresholds are numbers a comparison can meet (a NaN threshold would fail or pass everything)."""
+    if not (math.isfinite(ssim_min) and -1 <= ssim_min <= 1):
+        raise InputError(f"--ssim_min must be a number in [-1, 1] (SSIM's range), got {ssim_min}")
+    if not (math.isfinite(psnr_min) and psnr_min >= 0):
+        raise InputError(f"--psnr_min must be a finite number of dB >= 0, got {psnr_min}")
+    if not (math.isfinite(max_rel) and max_rel >= 0):
+        raise InputError(f"--trajectory_max_rel must be a finite number >= 0, got {max_rel}")
+
+
 def compare_release(
     result: Path,
     reference: Path,
@@ -193,47 +192,115 @@ def compare_release(
     ssim_min: float | None = None,
     psnr_min: float | None = None,
     max_rel: float | None = None,
+    iterations: int | None = None,
 ) -> Report:
     """Score every panel of ``result`` against ``reference`` in the released layout of ``example``.
 
     ``example`` None: the layout whose released size the reference has. ``trajectory`` (example 3's
     activation per iteration) is checked against the released values when the example has them.
+    ``iterations``: how many iterations the result ran, when that is not the released number (a
+    shortened check). For example 3, whose montage has a frame per iteration, only the frames and
+    trajectory points both runs have are compared, and the report says what was left out; the other
+    examples keep their layout, and the report notes that a shortened run is not expected to match.
     Thresholds left None take the module's defaults.
     """
     ssim_min = SSIM_MIN if ssim_min is None else ssim_min
     psnr_min = PSNR_MIN if psnr_min is None else psnr_min
     max_rel = TRAJECTORY_MAX_REL if max_rel is None else max_rel
+    check_thresholds(ssim_min, psnr_min, max_rel)
     result, reference = Path(result), Path(reference)
-    got = _load(result, "result image")
-    ref = _load(reference, "reference image")
+    got = read_image(result, "result image")
+    ref = read_image(reference, "reference image")
     geometry = _geometry(example, ref, reference)
-    if got.shape != ref.shape:
-        raise InputError(f"result {result} is {_size(got)} but reference {reference} is {_size(ref)}; "
-                         "they must have the same layout")
     width, height = geometry.size
     if (ref.shape[1], ref.shape[0]) != geometry.size:
-        raise InputError(f"both images are {_size(ref)} but the released {geometry.name} layout is "
+        raise InputError(f"reference {reference} is {_size(ref)} but the released {geometry.name} layout is "
                          f"{width}x{height}")
     _, boxes, _ = geometry.released_layout()
+    result_boxes, notes, compared = boxes, [], len(boxes)
+    per_frame = geometry.labelled is not None and geometry.labelled < geometry.count
+    if iterations is not None and per_frame and iterations != geometry.labelled:
+        # example 3: frames 0..n-1, then the saved result, laid out as the released montage would be
+        compared = min(iterations, geometry.labelled)
+        size, result_boxes, _ = geometry.layout([True] * iterations + [False])
+        if (got.shape[1], got.shape[0]) != size:
+            raise InputError(f"result {result} is {_size(got)}, not the {size[0]}x{size[1]} of a {geometry.name} "
+                             f"montage of {iterations} iterations")
+        left_out = f"frames {compared}-{geometry.labelled - 1} and " if compared < geometry.labelled else ""
+        notes.append(f"not compared: {left_out}the final image (the result ran {iterations} iterations, the "
+                     f"released run {geometry.labelled}); frames 0-{compared - 1} are")
+    elif got.shape != ref.shape:
+        raise InputError(f"result {result} is {_size(got)} but reference {reference} is {_size(ref)}; "
+                         "they must have the same layout")
+    elif iterations is not None:
+        notes.append(f"the result ran {iterations} iterations, not the released number: its panels are not "
+                     "expected to match")
     panels = []
-    for k, box in enumerate(boxes, start=1):
-        ssim, psnr = score_panel(box.crop(got), box.crop(ref))
-        panels.append(PanelScore(f"panel {k}", box, ssim, psnr, ssim >= ssim_min and psnr >= psnr_min))
-    report = Report(result, reference, geometry.name, ssim_min, psnr_min, max_rel, panels)
+    for k in range(compared):
+        ssim, psnr = score_panel(result_boxes[k].crop(got), boxes[k].crop(ref))
+        panels.append(PanelScore(f"panel {k + 1}", boxes[k], ssim, psnr, ssim >= ssim_min and psnr >= psnr_min))
+    report = Report(result, reference, geometry.name, ssim_min, psnr_min, max_rel, panels, notes=notes)
     released = RELEASED_TRAJECTORY.get(geometry.name)
     if released is not None:
         if trajectory:
+            if iterations is not None and per_frame and len(trajectory) < len(released):
+                report.notes.append(f"activation trajectory: iterations {len(trajectory)}-{len(released) - 1} "
+                                    "not compared (the result did not run them)")
+                released = released[: len(trajectory)]
+            elif iterations is not None and per_frame:
+                trajectory = list(trajectory)[: len(released)]
             report.trajectory = compare_trajectory(list(trajectory), released, max_rel)
         else:
             report.notes.append("activation trajectory: not checked (no trajectory given with the result)")
     return report
 
 
-def write_report(report: Report, path: Path) -> Path:
-    """The report as JSON, written atomically; an unwritable place is an InputError."""
-    path = Path(path)
+def read_record(result: Path) -> tuple[str | None, list[float] | None, int | None]:
+    """The montage record beside ``result`` (``RESULT.json``): its example, trajectory and iterations.
+
+    No record, or a run manifest (another kind of record), gives nothing. A record that is not
+    valid JSON, or whose fields have the wrong types, is an InputError: comparing without the
+    trajectory it was meant to carry would pass a run that should fail.
+    """
+    from .errors import read_input
+
+    path = Path(result).with_suffix(".json")
+    if not path.exists():
+        return None, None, None
     try:
-        write_atomic(path, (json.dumps(report.to_dict(), indent=1) + "\n").encode())
-    except OSError as exc:
-        raise InputError(f"cannot write the report {path} ({exc.strerror or exc.__class__.__name__})") from None
+        data = json.loads(read_input(path, "montage record"))
+    except ValueError:
+        raise InputError(f"montage record {path} beside the result is not valid JSON; fix or remove it, or "
+                         "move the result elsewhere") from None
+    if not isinstance(data, dict):
+        raise InputError(f"montage record {path} is not a JSON object")
+    if data.get("tool") == "dgn-am" and "release" not in data:
+        return None, None, None  # a run manifest, not a montage record
+    example, trajectory, n = data.get("release"), data.get("trajectory"), data.get("n_iters")
+    if example is not None and (not isinstance(example, str) or example not in RELEASED_GEOMETRY):
+        raise InputError(f"montage record {path}: 'release' is {example!r}, not one of {', '.join(RELEASED_GEOMETRY)}")
+    if trajectory is not None and (not isinstance(trajectory, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in trajectory)):
+        raise InputError(f"montage record {path}: 'trajectory' must be a list of finite numbers")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InputError(f"montage record {path}: 'n_iters' must be a whole number >= 1, got {n!r}")
+    shortened = data.get("shortened") is True
+    return example, trajectory or None, n if shortened else None
+
+
+def check_report_path(path: Path, inputs: list[Path]) -> Path:
+    """Where a report may go: never over one of the compared files (or their record), never over a symlink."""
+    from .outputs import check_destination
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write the report {path} (its folder does not exist)")
+    check_destination(path, inputs)
+    return path
+
+
+def write_report(report: Report, path: Path) -> Path:
+    """The report as JSON, written atomically; never over a compared file, its record or a symlink."""
+    path = check_report_path(path, [report.result, report.reference, Path(report.result).with_suffix(".json")])
+    write_atomic(path, (json.dumps(report.to_dict(), indent=1) + "\n").encode())
     return path

@@ -54,7 +54,8 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from .errors import InputError
+from .errors import InputError, read_input
+from .outputs import check_destination, ensure_writable_dir, write_atomic
 
 Progress = Callable[[str, str, int, "int | None"], None]
 UrlMap = Callable[[str], str]
@@ -195,16 +196,20 @@ def group_files(groups: Iterable[str], nets_dir: Path) -> list[Path]:
 
 
 def missing(paths: Iterable[Path | str]) -> list[Path]:
-    """The given paths that are not present as regular files."""
-    return [Path(p) for p in paths if not Path(p).is_file()]
+    """The given paths that are absent (nothing there, not even a link): what 'dgn-am download' would fetch.
+
+    Anything else in a file's place (a dangling link, a loop, a FIFO, a folder) is not "missing": the
+    reader refuses it by name, which says more than "run dgn-am download".
+    """
+    return [Path(p) for p in dict.fromkeys(paths) if not os.path.lexists(p)]
 
 
 def _show(path: Path | str) -> str:
     """A path as the user would type it: relative to the working folder when inside it."""
     p = Path(path)
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str(Path(os.path.abspath(p)).relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
         return str(p)
 
 
@@ -233,11 +238,11 @@ class _Manifest:
     def __init__(self, nets_dir: Path) -> None:
         self.path = nets_dir / MANIFEST_NAME
         self.data: dict[str, str] = {}
-        if self.path.exists():
+        if self.path.exists() or self.path.is_symlink():
             try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DownloadError(f"cannot read {self.path}: {exc}; fix or delete it") from exc
+                loaded = json.loads(read_input(self.path, "download record"))
+            except (InputError, ValueError) as exc:
+                raise DownloadError(f"cannot read {self.path}: {exc}; fix or delete it") from None
             if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
                 raise DownloadError(f"{self.path} is not a JSON object of path -> sha256; fix or delete it")
             self.data = dict(loaded)
@@ -249,15 +254,7 @@ class _Manifest:
         """Store a digest and rewrite the manifest atomically (temp file + os.replace)."""
         self.data[key] = digest
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.data, f, indent=2, sort_keys=True)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, (json.dumps(self.data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _expected(entry: Entry, manifest: _Manifest) -> tuple[str, str | None, bool]:
@@ -411,6 +408,7 @@ def _ensure_file(
 ) -> Path:
     """Make ``entry.dest`` present and verified, downloading only when needed."""
     dest = nets_dir / entry.dest
+    check_destination(dest)  # a folder or symlink where the file goes is refused, never replaced
     algo, expected, published = _expected(entry, manifest)
     if dest.is_file():
         got = _hash_file(dest, algo)
@@ -610,8 +608,7 @@ def download_entries(
     ``url_map`` rewrites each URL before it is fetched (tests point it at a local server);
     ``timeout`` is the socket timeout in seconds for connecting and for each read.
     """
-    nets = Path(nets_dir)
-    nets.mkdir(parents=True, exist_ok=True)
+    nets = ensure_writable_dir(Path(nets_dir), "models folder (--nets_dir or $DGN_AM_NETS)")
     manifest = _Manifest(nets)
     results: list[Path] = []
     for entry in entries:

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import manifest
+from . import locks, manifest
 from .errors import InputError
-from .outputs import write_atomic
+from .outputs import check_destination, write_atomic
 
 INDEX = "index.html"
+LOCK = ".index.html.lock"
 #: Blobs whose units are the net's classes, so the label list names them.
 CLASS_LAYERS = {"fc8", "prob", "loss3/classifier"}
 
@@ -51,7 +52,10 @@ def _class_labels(net_definition_name: str, nets_dir: str) -> dict[int, str]:
 
     for net, (definition, _, _) in NETS.items():
         if definition == net_definition_name:
-            return labels_for_net(net)
+            try:
+                return labels_for_net(net)
+            except InputError:  # a damaged label list: the gallery is a view, it names units instead
+                return {}
     return {}
 
 
@@ -147,16 +151,22 @@ def render(cards: list[Card], title: str) -> str:
 
 
 def write(root: Path, title: str | None = None) -> Path:
-    """Write ``root/index.html`` from the manifests under ``root``; returns its path."""
+    """Write ``root/index.html`` from the manifests under ``root``; returns its path.
+
+    Collecting and writing happen under one lock, so of several shards finishing at once the last to
+    write has seen every manifest written before it started: the page is never older than the runs.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of results")
-    page = render(collect(root), title or f"DGN-AM results: {root.absolute().name}").encode()
     path = root / INDEX
-    try:
-        unchanged = path.read_bytes() == page
-    except OSError:
-        unchanged = False
-    if not unchanged:
-        write_atomic(path, page)
+    check_destination(path)
+    with locks.exclusive(root / LOCK):
+        page = render(collect(root), title or f"DGN-AM results: {root.absolute().name}").encode()
+        try:
+            unchanged = path.is_file() and path.read_bytes() == page
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            write_atomic(path, page)
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import LIMITS, InputError, regular_file
 
 #: The released code clipped saved images to this range before rescaling to [0, 1].
 SAVE_RANGE = (-120.0, 120.0)
@@ -56,17 +56,45 @@ def to_uint8(display: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(display * 255.0), 0, 255).astype(np.uint8)
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 RGB, or raise InputError with one line."""
+#: Images larger than this many pixels are refused before they are decoded: a small file can claim a
+#: huge canvas (a decompression bomb), and no image this tool reads (a start image, a montage, an
+#: image-folder entry) is anywhere near it.
+MAX_PIXELS = 64_000_000
+
+
+def read_image(path: Path, what: str = "image") -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 RGB, or raise InputError with one line naming it.
+
+    The one reader of user images: it refuses non-regular files, files over the size limit and
+    canvases over ``MAX_PIXELS`` (checked from the header, before any pixel is decoded).
+    """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    regular_file(path, what, limit=LIMITS["image"])
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"init image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"init image {path} is not a readable image ({exc.__class__.__name__})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise InputError(f"{what} {path} is {width}x{height} pixels, more than the "
+                                     f"{MAX_PIXELS:,} this tool decodes (a decompression bomb?)")
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{what} {path} claims more pixels than this tool decodes (a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{what} {path} is not a readable image (not a format Pillow knows)") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can make a Pillow decoder raise almost anything
+        raise InputError(f"{what} {path} is not a readable image ({exc.__class__.__name__})") from None
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """A start image (``--init_file``) as H x W x 3 uint8 RGB."""
+    return read_image(path, "init image")
 
 
 def encoder_input(rgb: np.ndarray, mean_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .errors import InputError, read_input
 from .outputs import write_atomic
 
 
@@ -78,7 +79,68 @@ def write(path: Path, manifest: dict[str, Any]) -> None:
 
 def read(path: Path) -> dict[str, Any] | None:
     """A finished run's manifest, or None if there is none (or it is unreadable: the run did not finish)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    if not Path(path).is_file():  # absent, or a FIFO or folder in the way (refused where outputs are checked)
         return None
+    try:
+        return json.loads(read_input(path, "manifest"))
+    except (InputError, ValueError):
+        return None
+
+
+# --- is this the same run? (resuming, and refusing to write over a different run) --------------------
+
+#: Parameters that do not change a run's result: where it was written, and whether frames were kept.
+NOT_RESULT = ("output_dir", "debug")
+
+
+def plain_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as they read back from a manifest (paths as strings, tuples as lists)."""
+    return json.loads(json.dumps(_plain(parameters), default=str))
+
+
+def _model_hashes(models: Any) -> dict[str, tuple[Any, Any]] | None:
+    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+        return None
+    return {k: (v.get("definition_sha256"), v.get("weights_sha256")) for k, v in models.items()}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(record: Any, parameters: dict[str, Any], models: dict[str, dict[str, str]],
+                ignore: tuple[str, ...] = NOT_RESULT) -> list[str]:
+    """What differs between a manifest and a run about to be made, one phrase per setting or model.
+
+    An empty list means the manifest records this very run (same settings, same model files).
+    Anything that is not a run manifest differs as a whole.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("parameters"), dict):
+        return ["the manifest is not a dgn-am run record"]
+    old, new = record["parameters"], plain_parameters(parameters)
+    out = [f"{key} {_short(old.get(key))} (this run: {_short(new.get(key))})"
+           for key in sorted(set(old) | set(new)) if key not in ignore and old.get(key) != new.get(key)]
+    old_models, new_models = _model_hashes(record.get("models")), _model_hashes(models)
+    if old_models is None:
+        out.append("its model records are unreadable")
+    else:
+        for role in sorted(set(old_models) | set(new_models or {})):
+            before, after = old_models.get(role, (None, None)), (new_models or {}).get(role, (None, None))
+            for what, a, b in (("definition", before[0], after[0]), ("weights", before[1], after[1])):
+                if a != b:
+                    out.append(f"{role} {what} sha256 {str(a)[:12]} (this run: {str(b)[:12]})")
+    return out
+
+
+def finished(path: Path, parameters: dict[str, Any], models: dict[str, dict[str, str]]) -> bool:
+    """Is the manifest at ``path`` this run's (every setting, debug included), with all its outputs there?"""
+    record = read(path)
+    if differences(record, parameters, models, ignore=("output_dir",)):
+        return False
+    results = record.get("results")
+    outputs = results.get("outputs") if isinstance(results, dict) else None
+    if not isinstance(outputs, dict) or "png" not in outputs:
+        return False
+    folder = Path(path).parent
+    return all(isinstance(name, str) and "/" not in name and (folder / name).is_file() for name in outputs.values())

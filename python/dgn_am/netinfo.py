@@ -23,23 +23,45 @@ class NetInfo:
     params: dict[str, list[tuple[int, ...]]]
     layers: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
     inputs: list[str] = field(default_factory=list)
+    tops: dict[str, list[str]] = field(default_factory=dict)  # layer name -> the blobs it writes
+    bottoms: dict[str, list[str]] = field(default_factory=dict)  # layer name -> the blobs it reads
+    force_backward_added: bool = False  # the prototxt lacked force_backward: true; Caffe got a copy with it
 
 
 @dataclass
 class WeightBlob:
-    shape: tuple[int, ...]  # as stored: BlobShape dims, or the legacy num/channels/height/width
-    legacy: bool  # stored with the legacy 4-D fields
-    count: int  # number of values actually stored
+    """One stored parameter blob, reduced to what Caffe's Blob::ShapeEquals and FromProto look at."""
+
+    shape: tuple[int, ...]  # what Caffe compares: the legacy num/channels/height/width if any is set, else BlobShape
+    legacy: bool  # any legacy 4-D field is set (proto2 has-bit); Caffe then ignores the BlobShape entirely
+    count: int  # values Caffe copies: double_data's when it holds any, else data's
+    values: str = "data"  # the field ``count`` comes from: "data" or "double_data"
+    diff_count: int | None = None  # values in double_diff (when it holds any) or diff; None when neither holds any
+    diff: str = "diff"  # the field ``diff_count`` comes from: "diff" or "double_diff"
+    shape_field: tuple[int, ...] | None = None  # the BlobShape dims when legacy fields override them
 
 
 @dataclass
 class WeightsInfo:
+    """A caffemodel as Caffe's loader sees it once UpgradeNetAsNeeded has run on it.
+
+    ``entries`` keeps every layer entry in file order, duplicates and blob-less ones included: Caffe's
+    CopyTrainedLayersFrom copies (and checks) each of them in turn, so a dict by name would hide the
+    entry that aborts it.
+    """
+
     path: Path
-    layers: dict[str, list[WeightBlob]]
+    entries: list[tuple[str, list[WeightBlob]]]  # (layer name, blobs) in the order Caffe copies them
+    v1: bool = False  # stored in the 2014 V1 'layers' format, which Caffe upgrades on load
+    input_layer: bool = False  # legacy input fields made Caffe prepend a blob-less layer named 'input'
 
 
 def _fits(expected: tuple[int, ...], stored: WeightBlob) -> bool:
-    """Caffe's Blob::ShapeEquals: legacy 4-D shapes match when padded on the left with ones."""
+    """Caffe's Blob::ShapeEquals: legacy 4-D shapes match when padded on the left with ones.
+
+    A target of more than 4 axes never matches a legacy shape. (Caffe truncates int64 BlobShape dims to
+    int before comparing; a dim past 2**31 is refused here rather than mirrored.)
+    """
     if stored.legacy:
         if len(expected) > 4:
             return False
@@ -54,35 +76,78 @@ def _count(shape: tuple[int, ...]) -> int:
     return n
 
 
+def _shape_words(blob: WeightBlob) -> str:
+    if blob.shape_field is not None:
+        return (f"legacy num/channels/height/width {list(blob.shape)} (Caffe reads these, not its shape "
+                f"{list(blob.shape_field)})")
+    return f"{'legacy 4-D ' if blob.legacy else ''}shape {list(blob.shape)}"
+
+
 def check_weights(net: NetInfo, weights: WeightsInfo) -> None:
-    """Every layer with parameters gets weights of the right number and shapes; nothing is left out."""
+    """What Caffe's CopyTrainedLayersFrom would abort on, and what it would silently leave unloaded.
+
+    Caffe copies every entry of the file, in order, into the FIRST layer of the net with that name,
+    whatever its type: the number of blobs must match exactly (a ReLU named like a caffemodel's
+    convolution aborts it, and so does a blob-less entry named like a layer with parameters), then each
+    blob's shape and value counts. Entries named like no layer are ignored, as Caffe ignores them. On
+    top of that, every layer with parameters must get weights, which Caffe does not insist on.
+    """
+    kinds: dict[str, str] = {}  # name -> type of the first layer of that name, the one Caffe copies into
+    layers_named: dict[str, int] = {}
+    for name, kind in net.layers:
+        kinds.setdefault(name, kind)
+        layers_named[name] = layers_named.get(name, 0) + 1
+    for name in net.params:  # a NetInfo made by hand may list only its parameter layers
+        kinds.setdefault(name, "")
     with_params = {name: shapes for name, shapes in net.params.items() if shapes}
-    shared = [name for name in weights.layers if name in with_params]
-    if with_params and not shared:
+    for name in with_params:
+        if layers_named.get(name, 0) > 1:
+            # net.params holds one entry per name, so which of them Caffe fills cannot be told here
+            raise InputError(f"{net.path} has {layers_named[name]} layers named '{name}'; Caffe copies weights "
+                             "into the first only, so layer names must be unique")
+    loaded = {name for name, blobs in weights.entries if blobs and name in with_params}
+    if with_params and not loaded:
         raise InputError(
             f"{weights.path} matches no layer of {net.path} (is it the weights of another net?)"
         )
     for name in with_params:
-        if name not in weights.layers:
+        if name not in loaded:
             raise InputError(f"{weights.path} has no weights for layer '{name}' of {net.path}")
-    for name, stored in weights.layers.items():
-        if name not in net.params:
+    total: dict[str, int] = {}
+    for name, _ in weights.entries:
+        total[name] = total.get(name, 0) + 1
+    seen: dict[str, int] = {}
+    for name, stored in weights.entries:
+        if name not in kinds:
             continue  # Caffe ignores extra layers (auxiliary classifiers, losses); so do we
-        expected = net.params[name]
+        seen[name] = seen.get(name, 0) + 1
+        where = f"layer '{name}'" + (f" (entry {seen[name]} of {total[name]})" if total[name] > 1 else "")
+        expected = net.params.get(name, [])
         if len(stored) != len(expected):
+            why = ""
+            if not expected:
+                kind = kinds[name] or "layer"
+                why = f" (its '{name}' is a {kind}, which has none; Caffe matches weights by name alone)"
+            elif not stored:
+                why = " (Caffe checks every entry of a name, blob-less ones too)"
             raise InputError(
-                f"{weights.path}: layer '{name}' has {len(stored)} weight blobs; {net.path} expects {len(expected)}"
+                f"{weights.path}: {where} has {len(stored)} weight blobs; {net.path} expects {len(expected)}{why}"
             )
         for k, (exp, blob) in enumerate(zip(expected, stored, strict=True)):
             if not _fits(exp, blob):
+                raise InputError(f"{weights.path}: {where} blob {k} has {_shape_words(blob)}; "
+                                 f"{net.path} expects {list(exp)}")
+            need = _count(exp)
+            if blob.count != need:
+                field_ = "" if blob.values == "data" else f" in {blob.values}"
                 raise InputError(
-                    f"{weights.path}: layer '{name}' blob {k} has shape {list(blob.shape)}; "
-                    f"{net.path} expects {list(exp)}"
+                    f"{weights.path}: {where} blob {k} holds {blob.count} values{field_}; "
+                    f"its shape needs {need} (the file is damaged)"
                 )
-            if blob.count != _count(exp):
+            if blob.diff_count is not None and blob.diff_count != need:
                 raise InputError(
-                    f"{weights.path}: layer '{name}' blob {k} holds {blob.count} values; "
-                    f"its shape needs {_count(exp)} (the file is damaged)"
+                    f"{weights.path}: {where} blob {k} holds {blob.diff_count} gradient values in {blob.diff}; "
+                    f"its shape needs {need} (Caffe checks them too; the file is damaged)"
                 )
 
 
@@ -140,6 +205,62 @@ def check_target_input(net: NetInfo, image_shape: tuple[int, ...]) -> tuple[int,
             f"{net.path} takes {data[2]}x{data[3]} images but the generator makes {image_shape[2]}x{image_shape[3]}"
         )
     return data[2], data[3]
+
+
+def check_net_input(net: NetInfo, blob: str, what: str) -> None:
+    """``blob`` is an input of the net (an Input layer or an ``input:`` field), where DGN-AM feeds it.
+
+    A blob of that name made by a layer (DummyData, a data layer) would overwrite what is fed to it
+    at every forward pass, so the image or code would be ignored and the result meaningless.
+    """
+    check_blob(net, blob, what)
+    if blob not in net.inputs:
+        maker = next((name for name, tops in net.tops.items() if blob in tops), "a layer")
+        kind = dict(net.layers).get(maker, "")
+        raise InputError(
+            f"{what} '{blob}' of {net.path} is made by layer '{maker}'{f' ({kind})' if kind else ''}, not a net input, "
+            f"so what dgn-am feeds it would be ignored; declare it with an Input layer"
+        )
+
+
+def end_layer(net: NetInfo, blob: str) -> str:
+    """The layer a forward pass must end at (and the backward pass start at) to read ``blob``.
+
+    The released code named the layer: for CaffeNet's ``conv5`` that is the convolution itself,
+    before the in-place ReLU, and that convention is kept where a layer has the blob's name. A blob
+    named otherwise is read after the first layer that writes it.
+    """
+    if blob in net.tops.get(blob, ()):
+        return blob
+    for name, _ in net.layers:
+        if blob in net.tops.get(name, ()):
+            return name
+    raise InputError(f"no layer of {net.path} writes blob '{blob}'")
+
+
+#: Layer types whose backward pass to their input Caffe does not implement (it aborts when asked to run it).
+NO_BACKWARD = {"ArgMax", "Threshold", "Accuracy", "Embed"}
+
+
+def check_backward_path(net: NetInfo, blob: str, input_blob: str) -> None:
+    """Every layer between ``input_blob`` and ``blob`` can pass a gradient back, or an InputError.
+
+    Only layers that lie on a path from the input to the blob matter; Caffe would abort on the first
+    one whose backward pass it does not implement.
+    """
+    order = [name for name, _ in net.layers]
+    stop = order.index(end_layer(net, blob)) + 1
+    reaches = {input_blob}
+    types = dict(net.layers)
+    for name in order[:stop]:
+        if reaches & set(net.bottoms.get(name, ())):
+            if types.get(name) in NO_BACKWARD:
+                raise InputError(f"layer '{name}' ({types[name]}) of {net.path} lies between '{input_blob}' and "
+                                 f"'{blob}' and has no backward pass, so no gradient can reach the image")
+            reaches |= set(net.tops.get(name, ()))
+    if blob not in reaches:
+        raise InputError(f"blob '{blob}' of {net.path} does not depend on the input '{input_blob}', "
+                         "so no image can change it")
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,8 @@ def generator_weights(layer: str) -> Path:
 def released(relative: str) -> Path:
     """A file of the released DGN-AM data (act_range/, images/, misc/) as `dgn-am download` saves it."""
     return nets_dir() / "released" / relative
+
+
+def is_under_nets(path: Path) -> bool:
+    """Is ``path`` inside the models folder (a file `dgn-am download` would fetch)? Symlinks are not followed."""
+    return Path(os.path.abspath(nets_dir())) in Path(os.path.abspath(path)).parents

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import paths
-from .errors import InputError
+from .errors import InputError, read_input
 from .synthesize import Models, Run
 
 
@@ -88,10 +88,9 @@ def labels_for(release: Release) -> dict[int, str]:
 def labels_for_net(net: str) -> dict[int, str]:
     """Class index to a short name for one of ``NETS`` (empty when its label list is not downloaded)."""
     path = paths.released(NETS[net][2])
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
+    if not path.exists():
         return {}
+    lines = str(read_input(path, "label list")).splitlines()
     labels: dict[int, str] = {}
     if net == "places205":  # "name index", e.g. "doorway/outdoor 71"
         for line in lines:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,9 @@ import numpy as np
 from . import download, manifest, montage, paths
 from .algorithm import Iteration
 from .images import to_display
+from .outputs import npz_bytes, write_atomic
 from .releases import Release, labels_for, models_for
-from .synthesize import Models, Outcome, Session
+from .synthesize import Models, Outcome, Run, Session, model_records, validate
 
 
 @dataclass
@@ -84,6 +85,33 @@ def check_models(models: Models, release: Release) -> list[ModelCheck]:
     return [check_weights(p) for p in dict.fromkeys(files)]
 
 
+def _frames_path(run: Run) -> Path:
+    """Example 3's montage shows every iteration; its frames (float, as act_max.py saved them) are kept here."""
+    return run.output_dir / f"{run.stem()}_frames.npz"
+
+
+def _finished(run: Run, records: dict, every_iteration: bool) -> Outcome | None:
+    """A panel already made with these settings and models (its outputs all there), read back; else None."""
+    if not manifest.finished(run.manifest_path(), asdict(run), records):
+        return None
+    if every_iteration:
+        try:
+            with np.load(_frames_path(run)) as z:
+                if len(z["frames"]) != run.n_iters:
+                    return None
+        except (OSError, ValueError, KeyError):
+            return None
+    record = manifest.read(run.manifest_path())
+    results = record["results"]
+    paths = {k: run.output_dir / v for k, v in results["outputs"].items()}
+    paths["json"] = run.manifest_path()
+    with np.load(paths["npz"]) as z:
+        activations = z["activations"].copy()
+    rf = results.get("receptive_field")
+    return Outcome(paths, activations, int(results.get("iterations", len(activations))), str(record.get("device")),
+                   tuple(rf) if isinstance(rf, list) and len(rf) == 4 else None)
+
+
 def run_release(
     release: Release,
     output_dir: Path,
@@ -91,40 +119,60 @@ def run_release(
     models: Models | None = None,
     progress: Callable[[int, Iteration], None] | None = None,
     n_iters: int | None = None,
+    overwrite: bool = False,
 ) -> Reproduction:
     """Run every panel of ``release`` in one session and write the labelled montage beside them.
 
+    Resumable like a sweep: a panel already made with the same settings and model files is read back
+    instead of run again (and when every panel is, the nets are not even loaded).
     ``progress(panel_index, iteration)`` is called after each iteration of each panel.
     """
     models = models or models_for(release, gpu)
-    checks = check_models(models, release)
-    session = Session(models)
     runs = release.runs(output_dir / release.name, n_iters)
     for run in runs:
-        session.check(run)  # every panel's input is checked before the first one runs
-    labels = labels_for(release)
+        validate(run)
+    labels = labels_for(release)  # a damaged label list fails before anything runs
+    checks = check_models(models, release)
+    records = model_records(models, bool(release.init_file))
+    outcomes: list[Outcome | None] = [_finished(run, records, release.every_iteration) for run in runs]
+    session = None
+    if any(o is None for o in outcomes):
+        session = Session(models)
+        for run, outcome in zip(runs, outcomes, strict=True):
+            if outcome is None:
+                session.check(run, overwrite)  # every panel is checked before the first one runs
+    device = session.device if session is not None else _device_of(outcomes)
     frames: list[np.ndarray] = []
-    outcomes: list[Outcome] = []
     for k, run in enumerate(runs):
+        if outcomes[k] is not None:
+            if release.every_iteration:
+                with np.load(_frames_path(run)) as z:
+                    frames.extend(z["frames"])
+            continue
+
         def on_iteration(it: Iteration, k: int = k) -> None:
             if release.every_iteration:
                 frames.append(it.stepped[0].copy())  # act_max.py's debug frame
             if progress is not None:
                 progress(k, it)
 
-        outcomes.append(session.run(run, on_iteration))
+        assert session is not None
+        outcomes[k] = session.run(run, on_iteration, overwrite=overwrite)
+        if release.every_iteration:
+            write_atomic(_frames_path(run), npz_bytes(frames=np.stack(frames).astype(np.float32)))
+    done = [o for o in outcomes if o is not None]
 
     if release.every_iteration:
-        acts = [float(a) for a in outcomes[0].activations]
+        acts = [float(a) for a in done[0].activations]
         tiles = [to_display(f) for f in frames]
         tile_labels = [f"{a:.2f}" for a in acts]
         # act_max.py also wrote the saved result as one more frame; the released montage shows it unlabelled.
-        tiles.append(to_display(np.load(outcomes[0].paths["npz"])["image"][0]))
+        tiles.append(to_display(np.load(done[0].paths["npz"])["image"][0]))
         tile_labels.append("")
     else:
         acts = []
         tiles, tile_labels = [], []
-        for run, outcome in zip(runs, outcomes, strict=True):
+        for run, outcome in zip(runs, done, strict=True):
             image = np.load(outcome.paths["npz"])["image"][0]
             if outcome.receptive_field is not None:
                 top, left, h, w = outcome.receptive_field
@@ -135,14 +183,19 @@ def run_release(
     path = output_dir / f"{release.name}.jpg"
     montage.save(montage.render(tiles, tile_labels, geometry), path)
     panels = [(run.unit, labels.get(run.unit, f"unit {run.unit}"), float(o.activations[-1]))
-              for run, o in zip(runs, outcomes, strict=True)]
+              for run, o in zip(runs, done, strict=True)]
     result = Reproduction(release, path, panels, checks, acts, shortened=bool(n_iters and n_iters != release.n_iters))
     manifest.write(output_dir / f"{release.name}.json", {
         "release": release.name, "montage": path.name, "reproduction": result.is_reproduction,
         "n_iters": runs[0].n_iters, "shortened": result.shortened,
         "model_checks": [{"path": str(c.path), "verdict": c.verdict, "detail": c.detail} for c in checks],
         "panels": [{"unit": u, "label": lab, "final_activation": a} for u, lab, a in panels],
-        "trajectory": acts, "device": session.device,
-        "runs": [o.paths["json"].name for o in outcomes],
+        "trajectory": acts, "device": device,
+        "runs": [o.paths["json"].name for o in done],
     })
     return result
+
+
+def _device_of(outcomes: list[Outcome | None]) -> str:
+    """The device the panels were made on, when all were read back from an earlier run."""
+    return next((o.device for o in outcomes if o is not None), "unknown")

@@ -9,8 +9,10 @@ disjoint and together complete. A SLURM job array (``--array=0-(N-1)``) passes
 
 Resuming: every output is written atomically and the JSON manifest last (``manifest``), so a run whose
 manifest exists, records the same parameters and the same model files, and whose outputs are present,
-is finished and skipped. Anything else is run again and its files replaced; temporaries a killed
-process left behind are removed first.
+is finished and skipped. A run without a manifest is unfinished and is run again (temporaries a killed
+process left are removed first); a manifest of a *different* run under the same name is refused before
+anything runs, unless ``overwrite``. Shards and concurrent sweeps on one folder take a lock per run, so
+no run is made twice; a run another process holds is left to it.
 
 Layout: results go straight into the output folder under the released file names. Those names do not
 hold ``end_lr``; when the grid has runs that differ only in it, each end_lr gets its own subfolder
@@ -19,7 +21,6 @@ hold ``end_lr``; when the grid has runs that differ only in it, each end_lr gets
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -33,7 +34,19 @@ from . import gallery, manifest, paths
 from .algorithm import Iteration
 from .errors import InputError, read_input
 from .outputs import ensure_writable_dir
-from .synthesize import Models, Outcome, Run, Session
+from .synthesize import (
+    OPT_LAYERS,
+    Models,
+    Outcome,
+    Run,
+    RunBusy,
+    RunConflict,
+    RunFailed,
+    Session,
+    check_value,
+    model_records,
+    validate,
+)
 
 #: Keys that take a list; the grid is their product.
 GRID_KEYS = ("units", "seeds", "n_iters", "L2", "start_lr", "end_lr")
@@ -44,11 +57,13 @@ FIXED_KEYS = ("act_layer", "opt_layer", "xy", "x", "y", "clip", "bound", "init_f
 KEYS = GRID_KEYS + FIXED_KEYS
 _PATH_KEYS = {"bound", "init_file", "output_dir", "net_definition", "net_weights", "generator_definition",
               "generator_weights", "encoder_definition", "encoder_weights"}
-#: The defaults of ``dgn-am synthesize``; an end_lr below 0 means "the run's start_lr".
-DEFAULTS: dict[str, Any] = {"seeds": [0], "n_iters": [10], "L2": [1.0], "start_lr": [2.0], "end_lr": [-1.0],
+#: The defaults of ``dgn-am synthesize``; no end_lr means "the run's start_lr".
+DEFAULTS: dict[str, Any] = {"seeds": [0], "n_iters": [10], "L2": [1.0], "start_lr": [2.0],
                             "act_layer": "fc8", "opt_layer": "fc6", "xy": 0, "clip": False, "output_dir": "."}
-OPT_LAYERS = ("fc6", "fc7", "pool5")
-_MAX_RANGE = 1_000_000  # a typo like 0-99999999 would otherwise hang expanding it
+#: The most runs one sweep grid may hold (100 seeds of every ImageNet class). The grid's size is known
+#: from its lists' lengths before anything is expanded, so a typo that asks for 10**9 runs is refused
+#: at once instead of planned for minutes.
+MAX_RUNS = 100_000
 
 
 # --- settings: flags over a TOML file ---------------------------------------------------------
@@ -150,8 +165,9 @@ def parse_ints(spec: Any, what: str) -> list[int]:
         hi = int(m[2]) if m[2] is not None else lo
         if hi < lo:
             raise InputError(f"{what}: range '{item}' runs backwards (write {hi}-{lo})")
-        if hi - lo >= _MAX_RANGE:
-            raise InputError(f"{what}: range '{item}' is too large")
+        if hi - lo >= MAX_RUNS:
+            raise InputError(f"{what}: range '{item}' holds {hi - lo + 1:,} values, more than a sweep's "
+                             f"{MAX_RUNS:,} runs")
         out.extend(range(lo, hi + 1))
     return list(dict.fromkeys(out))
 
@@ -251,18 +267,22 @@ def plan(s: Settings) -> Plan:
     """Expand and check the grid: every value, every name unique. Nothing is loaded or written."""
     if s.get("units") is None:
         raise InputError("no units given: pass --units (e.g. 0-9,643) or set 'units' in the --config file")
-    units = parse_ints(s.get("units"), s.name("units"))
-    seeds = parse_ints(s.get("seeds"), s.name("seeds"))
-    if max(seeds) >= 2**32:
-        raise InputError(f"{s.name('seeds')}: seeds must be below 2**32, got {max(seeds)}")
-    n_iters = parse_ints(s.get("n_iters"), s.name("n_iters"))
-    if min(n_iters) < 1:
-        raise InputError(f"{s.name('n_iters')} must be >= 1, got {min(n_iters)}")
-    l2s = parse_floats(s.get("L2"), s.name("L2"))
-    if min(l2s) < 0:
-        raise InputError(f"{s.name('L2')} must be >= 0, got {min(l2s)}")
-    start_lrs = parse_floats(s.get("start_lr"), s.name("start_lr"))
-    end_lrs = parse_floats(s.get("end_lr"), s.name("end_lr"))
+    lists: dict[str, list[Any]] = {
+        "units": parse_ints(s.get("units"), s.name("units")),
+        "seeds": parse_ints(s.get("seeds"), s.name("seeds")),
+        "n_iters": parse_ints(s.get("n_iters"), s.name("n_iters")),
+        "L2": parse_floats(s.get("L2"), s.name("L2")),
+        "start_lr": parse_floats(s.get("start_lr"), s.name("start_lr")),
+        "end_lr": [None] if s.get("end_lr") is None else parse_floats(s.get("end_lr"), s.name("end_lr")),
+    }
+    size = math.prod(len(v) for v in lists.values())
+    if size > MAX_RUNS:
+        raise InputError(f"the grid holds {size:,} runs ({' x '.join(str(len(v)) for v in lists.values())} "
+                         f"{', '.join(lists)}), more than the {MAX_RUNS:,} one sweep may run; split it")
+    for key, values in lists.items():
+        for value in values:
+            if value is not None:
+                check_value("unit" if key == "units" else "seed" if key == "seeds" else key, value, s.name(key))
 
     opt_layer = _str(s, "opt_layer")
     if opt_layer not in OPT_LAYERS:
@@ -276,10 +296,11 @@ def plan(s: Settings) -> Plan:
     base = Run(unit=0, x=xy if x is None else x, y=xy if y is None else y, opt_layer=opt_layer,
                act_layer=_str(s, "act_layer") or "fc8", clip=bool(clip), init_file=_path(s, "init_file"),
                bound=_path(s, "bound"), output_dir=output_dir)
+    validate(base)
 
-    grid = product(units, seeds, n_iters, l2s, start_lrs, end_lrs)
-    jobs = list(dict.fromkeys(  # an end_lr < 0 can repeat another run of the grid
-        replace(base, unit=u, seed=seed, n_iters=n, L2=l2, start_lr=lr0, end_lr=lr0 if lr1 < 0 else lr1)
+    grid = product(*lists.values())
+    jobs = list(dict.fromkeys(  # no end_lr is the start_lr, which can repeat another run of the grid
+        replace(base, unit=u, seed=seed, n_iters=n, L2=l2, start_lr=lr0, end_lr=lr0 if lr1 is None else lr1)
         for u, seed, n, l2, lr0, lr1 in grid
     ))
     if len({r.stem() for r in jobs}) < len(jobs):  # runs that differ only in end_lr: one folder per end_lr
@@ -292,66 +313,9 @@ def plan(s: Settings) -> Plan:
 # --- finished runs ------------------------------------------------------------------------------
 
 
-def model_records(models: Models, with_encoder: bool) -> dict[str, dict[str, str]]:
-    """What a run's manifest records of its model files (as ``Session.run`` writes it)."""
-    records = {"target": manifest.model_record(models.net_definition, models.net_weights),
-               "generator": manifest.model_record(models.generator_definition, models.generator_weights)}
-    if with_encoder:
-        records["encoder"] = manifest.model_record(models.encoder_definition, models.encoder_weights)
-    return records
-
-
-def _comparable_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    # The folder is where the manifest was found; it may be named differently from another working directory.
-    return {k: v for k, v in parameters.items() if k != "output_dir"}
-
-
-def _hashes(records: Any) -> dict[str, tuple[Any, Any]] | None:
-    if not isinstance(records, dict) or not all(isinstance(v, dict) for v in records.values()):
-        return None
-    return {k: (v.get("definition_sha256"), v.get("weights_sha256")) for k, v in records.items()}
-
-
-def manifest_path(run: Run) -> Path:
-    return run.output_dir / f"{run.stem()}.json"
-
-
-def _same_settings(record: Any, run: Run, models: dict[str, dict[str, str]]) -> bool:
-    if not isinstance(record, dict) or not isinstance(record.get("parameters"), dict):
-        return False
-    expected = json.loads(json.dumps(asdict(run), default=str))
-    return (_comparable_parameters(record["parameters"]) == _comparable_parameters(expected)
-            and _hashes(record.get("models")) == _hashes(models))
-
-
 def is_finished(run: Run, models: dict[str, dict[str, str]]) -> bool:
     """Has ``run`` been done, with these settings and model files, and are its outputs still there?"""
-    record = manifest.read(manifest_path(run))
-    if not _same_settings(record, run, models):
-        return False
-    results = record.get("results")
-    outputs = results.get("outputs") if isinstance(results, dict) else None
-    if not isinstance(outputs, dict) or "png" not in outputs:
-        return False
-    return all(isinstance(name, str) and (run.output_dir / name).is_file() for name in outputs.values())
-
-
-def made_otherwise(run: Run, models: dict[str, dict[str, str]]) -> bool:
-    """Does ``run``'s manifest record a run with other settings or model files (which redoing it replaces)?"""
-    record = manifest.read(manifest_path(run))
-    return record is not None and not _same_settings(record, run, models)
-
-
-def _remove_temporaries(run: Run) -> None:
-    """Temporaries of ``run``'s files that a killed process left (write_atomic names them ``.NAME.*.tmp``)."""
-    stem = run.stem()
-    for name in (f"{stem}.jpg", f"{stem}.png", f"{stem}.npz", f"{stem}_rf.png", f"{stem}.json"):
-        for tmp in run.output_dir.glob(f".{_glob_escape(name)}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+    return manifest.finished(run.manifest_path(), asdict(run), models)
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -359,14 +323,15 @@ def _glob_escape(name: str) -> str:
 
 @dataclass
 class Event:
-    """What ``progress`` sees: a job skipped, started or finished, or one iteration of it."""
+    """What ``progress`` sees: a job skipped, started, finished, failed or busy, or one iteration of it."""
 
-    kind: str  # "skipped" | "started" | "iteration" | "finished"
+    kind: str  # "skipped" | "started" | "iteration" | "finished" | "failed" | "busy"
     job: int  # position in this shard's jobs, from 0
     jobs: int  # this shard's number of jobs
     run: Run
     iteration: Iteration | None = None
     outcome: Outcome | None = None
+    error: str | None = None  # for "failed": why (a NaN at some iteration)
 
 
 @dataclass
@@ -374,68 +339,93 @@ class Summary:
     grid: int  # jobs in the whole grid
     shard: Shard
     ran: list[Run]
-    skipped: list[Run]
-    replaced: list[Run]  # ran over a manifest made with other settings or model files
+    skipped: list[Run]  # already finished (by an earlier sweep, or by another process while this one ran)
+    replaced: list[Run]  # ran over a manifest of another run (only with overwrite)
     gallery: Path
+    busy: list[Run] = field(default_factory=list)  # another process was making them: left to it
+    failed: list[tuple[Run, str]] = field(default_factory=list)  # ended in NaN or Inf: no result written
 
 
 def check_files(p: Plan) -> None:
     """The model files (and a released bound file) exist, before anything loads."""
-    from .download import describe_missing
+    from .download import describe_missing, missing
 
     m = p.models
-    needed = [m.net_definition, m.net_weights, m.generator_definition, m.generator_weights]
-    with_encoder = any(r.init_file for r in p.jobs)
-    if with_encoder:
-        needed += [m.encoder_definition, m.encoder_weights]
+    needed = m.files(any(r.init_file for r in p.jobs))
     bound = p.jobs[0].bound if p.jobs else None
-    if bound and paths.nets_dir().absolute() in bound.parents:
+    if bound and paths.is_under_nets(bound):
         needed.append(bound)  # a released act_range file that `dgn-am download` would fetch
-    missing = [f for f in dict.fromkeys(needed) if not f.exists()]
-    if missing:
-        raise InputError(describe_missing(missing))
+    if missing(needed):
+        raise InputError(describe_missing(missing(needed)))
 
 
-def run(p: Plan, shard: Shard = Shard(), progress: Callable[[Event], None] | None = None) -> Summary:
+def _check_all(session: Session, p: Plan, todo: list[Run], overwrite: bool) -> list[Run]:
+    """Every job's inputs, and this shard's outputs, before the first run writes; returns the jobs it replaces."""
+    for job in p.jobs:
+        session.check_inputs(job)  # remembered per unit, position and input files: cheap when repeated
+    conflicts: list[str] = []
+    replaced: list[Run] = []
+    for job in todo:
+        try:
+            prepared = session.check(job, overwrite=overwrite)
+        except RunConflict as exc:
+            conflicts.append(str(exc))
+            continue
+        record = manifest.read(job.manifest_path())
+        if record is not None and manifest.differences(record, asdict(job), prepared.models):
+            replaced.append(job)
+    if conflicts:
+        more = f" ({len(conflicts) - 1} more runs of this sweep too)" if len(conflicts) > 1 else ""
+        raise InputError(conflicts[0] + more)
+    return replaced
+
+
+def run(p: Plan, shard: Shard = Shard(), progress: Callable[[Event], None] | None = None,
+        overwrite: bool = False) -> Summary:
     """Run this shard's unfinished jobs in one session, then rewrite the gallery from what is on disk.
 
     Every job of the whole grid is checked against the nets before the first one writes anything, so a
-    bad unit fails every shard the same way. When nothing is left to do, the nets are not even loaded.
+    bad unit fails every shard the same way; so is every output of this shard (a different run under
+    the same name is refused unless ``overwrite``). When nothing is left to do, the nets are not even
+    loaded. A run that ends in NaN is reported and the sweep goes on with the others.
     """
     check_files(p)
     ensure_writable_dir(p.output_dir)
     mine = shard.take(p.jobs)
     records = model_records(p.models, any(r.init_file for r in p.jobs))
     done = {r for r in mine if is_finished(r, records)}
-    session = None
-    if len(done) < len(mine):
-        session = Session(p.models)
-        checked: set[Run] = set()
-        for job in p.jobs:
-            # Session.check looks at the unit, its position, the layer and the input files only.
-            key = replace(job, seed=0, n_iters=1, L2=1.0, start_lr=1.0, end_lr=1.0, output_dir=Path("."))
-            if key not in checked:
-                session.check(job)
-                checked.add(key)
+    todo = [r for r in mine if r not in done]
+    session = Session(p.models) if todo else None
+    replaced = _check_all(session, p, todo, overwrite) if session is not None else []
 
     def emit(event: Event) -> None:
         if progress is not None:
             progress(event)
 
-    ran: list[Run] = []
-    skipped: list[Run] = []
-    replaced: list[Run] = []
+    summary = Summary(len(p.jobs), shard, [], [], replaced, p.output_dir / gallery.INDEX)
     for k, job in enumerate(mine):
         if job in done:
-            skipped.append(job)
+            summary.skipped.append(job)
             emit(Event("skipped", k, len(mine), job))
             continue
         assert session is not None
-        if made_otherwise(job, records):
-            replaced.append(job)
-        _remove_temporaries(job)
         emit(Event("started", k, len(mine), job))
-        outcome = session.run(job, lambda it, k=k, job=job: emit(Event("iteration", k, len(mine), job, it)))
-        ran.append(job)
+        try:
+            outcome = session.run(job, lambda it, k=k, job=job: emit(Event("iteration", k, len(mine), job, it)),
+                                  overwrite=overwrite, resume=True)
+        except RunBusy:
+            summary.busy.append(job)
+            emit(Event("busy", k, len(mine), job))
+            continue
+        except RunFailed as exc:
+            summary.failed.append((job, str(exc)))
+            emit(Event("failed", k, len(mine), job, error=str(exc)))
+            continue
+        if outcome is None:  # another process finished it after this one looked
+            summary.skipped.append(job)
+            emit(Event("skipped", k, len(mine), job))
+            continue
+        summary.ran.append(job)
         emit(Event("finished", k, len(mine), job, outcome=outcome))
-    return Summary(len(p.jobs), shard, ran, skipped, replaced, gallery.write(p.output_dir))
+    summary.gallery = gallery.write(p.output_dir)
+    return summary

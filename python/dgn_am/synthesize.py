@@ -1,36 +1,60 @@
 """DGN-AM runs end to end: check every input, load the nets once, optimize, write the results.
 
 A ``Session`` holds the checked, loaded nets; each ``Run`` (a unit, its settings and an output folder)
-is checked against them before anything is written. ``synthesize`` is one session with one run.
+is checked against them before anything is written: its numbers, its unit, its bound file and start
+image, and every file it will write (``Session.check``). ``synthesize`` is one session with one run.
+
+What a run writes is its own: a folder that already holds a *different* run under the same released
+file name is refused (``--overwrite`` replaces it, old files first); two processes never write one run
+at once (``locks``); the manifest goes last, so a run without one is unfinished and is simply redone.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import caffe_backend as cb
-from . import manifest
-from .algorithm import Iteration, Settings, optimize
+from . import locks, manifest
+from .algorithm import Iteration, Settings, Stop, optimize
 from .codes import random_code, read_bounds
 from .errors import InputError
 from .images import encoder_input, load_rgb
 from .netinfo import (
     NetInfo,
+    check_backward_path,
     check_blob,
     check_generator,
+    check_net_input,
     check_target_input,
     check_unit,
+    end_layer,
     image_input_size,
     receptive_field,
 )
 from .objectives import Objective, OneHotObjective, PairObjective, Unit
-from .outputs import encode_image, ensure_writable_dir, result_stem, save_result, write_atomic
+from .outputs import (
+    check_destination,
+    encode_image,
+    ensure_writable_dir,
+    result_files,
+    result_stem,
+    save_result,
+    write_atomic,
+)
+
+#: The code layers a generator of the release inverts (and an encoder blob a start image goes to).
+OPT_LAYERS = ("fc6", "fc7", "pool5")
+#: Far more iterations than any published run (200); a typo such as 10**12 would run for centuries.
+MAX_ITERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,10 @@ class Models:
     encoder_definition: Path
     encoder_weights: Path
     gpu: int | None = None
+
+    def files(self, with_encoder: bool = True) -> list[Path]:
+        out = [self.net_definition, self.net_weights, self.generator_definition, self.generator_weights]
+        return out + ([self.encoder_definition, self.encoder_weights] if with_encoder else [])
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,125 @@ class Run:
         head, _, tail = stem.partition(f"_{str(self.n_iters).zfill(2)}_")
         return f"{head}{extra}_{str(self.n_iters).zfill(2)}_{tail}" if extra else stem
 
+    def manifest_path(self) -> Path:
+        return self.output_dir / f"{self.stem()}.json"
+
+    def frames_dir(self) -> Path:
+        return self.output_dir / f"{self.stem()}_debug"
+
+
+# --- the numbers of a run: one rule each, for synthesize, sweep, reproduce and demo ------------------
+
+
+def check_value(key: str, value: Any, label: str | None = None) -> None:
+    """One setting of a run is in its allowed range, or an InputError naming it (as ``label``) and the range."""
+    name = label or f"--{key}"
+    if key in ("unit", "unit2", "x", "y", "xy", "seed", "n_iters"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+        if key == "n_iters" and not 1 <= value <= MAX_ITERS:
+            raise InputError(f"{name} must be between 1 and {MAX_ITERS:,}, got {value}")
+        if key == "seed" and not 0 <= value < 2**32:
+            raise InputError(f"{name} must be in [0, 2**32), got {value}")
+        if value < 0:
+            raise InputError(f"{name} must be >= 0, got {value}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    if key == "L2" and not 0 < value <= 1:
+        raise InputError(f"{name} must be in (0, 1] (the code is multiplied by it each iteration; 1 = no decay), "
+                         f"got {value}")
+    if key == "start_lr" and not value > 0:
+        raise InputError(f"{name} must be > 0, got {value}")
+    if key in ("end_lr", "gamma") and value < 0:
+        raise InputError(f"{name} must be >= 0, got {value}")
+
+
+def validate(run: Run) -> None:
+    """Every number of ``run`` is in range, before any net is loaded."""
+    for key in ("unit", "n_iters", "L2", "start_lr", "end_lr", "seed", "x", "y", "gamma"):
+        check_value(key, getattr(run, key))
+    if run.unit2 is not None:
+        check_value("unit2", run.unit2)
+    elif run.gamma != 0:
+        raise InputError("--gamma needs --unit2")
+    if run.opt_layer not in OPT_LAYERS:
+        raise InputError(f"--opt_layer must be one of {', '.join(OPT_LAYERS)}, got {run.opt_layer!r}")
+
+
+# --- what a run will write ------------------------------------------------------------------------
+
+_FRAME = re.compile(r"\d{3,}\.jpg")
+
+
+def output_paths(run: Run, receptive_field: bool) -> dict[str, Path]:
+    """Every file ``run`` writes, the manifest last."""
+    paths = result_files(run.output_dir, run.stem(), receptive_field)
+    paths["json"] = run.manifest_path()
+    return paths
+
+
+def check_outputs(run: Run, receptive_field: bool, inputs: list[Path]) -> dict[str, Path]:
+    """The folder takes files and every output name is free for a result (or holds an earlier one)."""
+    ensure_writable_dir(run.output_dir)
+    paths = output_paths(run, receptive_field)
+    for path in [*paths.values(), locks.run_lock(run.output_dir, run.stem())]:
+        check_destination(path, inputs)
+    if run.debug:
+        frames = run.frames_dir()
+        check_destination(frames, kind="folder")
+        if frames.is_dir():
+            foreign = [p.name for p in frames.iterdir() if not _FRAME.fullmatch(p.name)]
+            if foreign:
+                raise InputError(f"{frames} holds files dgn-am did not write there ({foreign[0]}, ...); "
+                                 "move them or choose another --output_dir")
+    return paths
+
+
+def model_records(models: Models, with_encoder: bool, target: NetInfo | None = None,
+                  generator: NetInfo | None = None) -> dict[str, dict[str, Any]]:
+    """What a run's manifest records of its model files (hashes remembered per file version).
+
+    With the loaded nets' descriptions it also says whether a definition lacked ``force_backward``;
+    without them (deciding whether a run is finished, before any net loads) only the files are named.
+    """
+    records: dict[str, dict[str, Any]] = {
+        "target": manifest.model_record(models.net_definition, models.net_weights),
+        "generator": manifest.model_record(models.generator_definition, models.generator_weights),
+    }
+    for role, info in (("target", target), ("generator", generator)):
+        if info is not None:
+            records[role]["force_backward_added"] = info.force_backward_added
+    if with_encoder:
+        records["encoder"] = manifest.model_record(models.encoder_definition, models.encoder_weights)
+    return records
+
+
+class RunConflict(InputError):
+    """The output folder holds a different run under the same file name."""
+
+
+class RunBusy(InputError):
+    """Another process holds the run's lock: it is making that run right now."""
+
+
+class RunFailed(InputError):
+    """A run ended in NaN or Inf: it has no result, and nothing of it was written."""
+
+
+@dataclass
+class Prepared:
+    """A run, checked against the session's nets: what it maximizes and everything it reads and writes."""
+
+    run: Run
+    objective: Objective
+    bounds: np.ndarray | None
+    rgb: np.ndarray | None
+    end_layer: str
+    receptive_field: tuple[int, int, int, int] | None
+    paths: dict[str, Path]
+    models: dict[str, dict[str, Any]]
+
 
 @dataclass
 class Outcome:
@@ -87,6 +234,7 @@ class Outcome:
     iterations: int
     device: str
     receptive_field: tuple[int, int, int, int] | None
+    stop: Stop | None = None  # why it ended before n_iters (a zero gradient), if it did
 
 
 class Session:
@@ -95,14 +243,17 @@ class Session:
     def __init__(self, models: Models) -> None:
         self.models = models
         self.device = cb.set_mode(models.gpu)
-        self.gen_net, self.gen_info = cb.load_net(models.generator_definition, models.generator_weights)
+        self.gen_net, self.gen_info = cb.load_net(models.generator_definition, models.generator_weights, backward=True)
         self.code_shape, image_shape = check_generator(self.gen_info, "feat", "deconv0")
+        check_net_input(self.gen_info, "feat", "generator input")
         self.code_size = int(np.prod(self.code_shape[1:]))
-        self.net, self.net_info = cb.load_net(models.net_definition, models.net_weights)
+        self.net, self.net_info = cb.load_net(models.net_definition, models.net_weights, backward=True)
+        check_net_input(self.net_info, "data", "image input")
         self.input_size = check_target_input(self.net_info, image_shape)
         self.generator = cb.CaffeGenerator(self.gen_net)
         self._encoder: tuple[Any, NetInfo] | None = None
         self._layers = cb.spatial_layers(models.net_definition)
+        self._checked: dict[Run, tuple] = {}
 
     def encoder(self) -> tuple[Any, NetInfo]:
         """The encoder, loaded on first use; the target net serves when it is the same model."""
@@ -112,8 +263,24 @@ class Session:
             self._encoder = (self.net, self.net_info) if same else cb.load_net(m.encoder_definition, m.encoder_weights)
         return self._encoder
 
-    def check(self, run: Run) -> tuple[Objective, np.ndarray | None, np.ndarray | None]:
-        """Everything about ``run`` that can be wrong, before it writes anything."""
+    def model_records(self, with_encoder: bool) -> dict[str, dict[str, Any]]:
+        return model_records(self.models, with_encoder, self.net_info, self.gen_info)
+
+    def check_inputs(self, run: Run) -> tuple[Objective, np.ndarray | None, np.ndarray | None, str,
+                                               tuple[int, int, int, int] | None]:
+        """The run's numbers, unit, bound file, start image and receptive field, against these nets.
+
+        All but the numbers are remembered per unit, position, layer and input files, so the thousand
+        runs of a sweep read their bound file and start image once.
+        """
+        validate(run)
+        key = replace(run, seed=0, n_iters=1, L2=1.0, start_lr=1.0, end_lr=1.0, output_dir=Path("."), debug=False)
+        if key not in self._checked:
+            self._checked[key] = self._check_inputs(run)
+        return self._checked[key]
+
+    def _check_inputs(self, run: Run) -> tuple[Objective, np.ndarray | None, np.ndarray | None, str,
+                                                tuple[int, int, int, int] | None]:
         first = Unit(run.unit, run.x, run.y)
         check_unit(self.net_info, run.act_layer, first)
         objective: Objective = OneHotObjective([first])
@@ -121,28 +288,58 @@ class Session:
             second = Unit(run.unit2, run.x, run.y)
             check_unit(self.net_info, run.act_layer, second)
             objective = PairObjective(first, second, run.gamma)
+        end = end_layer(self.net_info, run.act_layer)
+        check_backward_path(self.net_info, run.act_layer, "data")
         bounds = read_bounds(run.bound, self.code_size) if run.bound else None
-        rgb = load_rgb(run.init_file) if run.init_file else None
-        return objective, bounds, rgb
+        rgb = None
+        if run.init_file:
+            rgb = load_rgb(run.init_file)
+            _check_encoder_blob(self.encoder()[1], run.opt_layer, self.code_shape)
+        rf = None
+        if len(self.net_info.blobs[run.act_layer]) == 4:
+            rf = receptive_field(self._layers, run.act_layer, run.x, run.y, self.input_size)
+        return objective, bounds, rgb, end, rf
 
-    def receptive_field(self, run: Run) -> tuple[int, int, int, int] | None:
-        if len(self.net_info.blobs[run.act_layer]) != 4:
-            return None
-        return receptive_field(self._layers, run.act_layer, run.x, run.y, self.input_size)
+    def check(self, run: Run, overwrite: bool = False) -> Prepared:
+        """Everything about ``run`` that can be wrong, before it writes anything."""
+        objective, bounds, rgb, end, rf = self.check_inputs(run)
+        inputs = [p for p in [*self.models.files(bool(run.init_file)), run.bound, run.init_file] if p]
+        paths = check_outputs(run, rf is not None, inputs)
+        prepared = Prepared(run, objective, bounds, rgb, end, rf, paths, self.model_records(rgb is not None))
+        _check_not_another_run(prepared, overwrite)
+        return prepared
 
-    def run(self, run: Run, progress: Callable[[Iteration], None] | None = None) -> Outcome:
-        objective, bounds, rgb = self.check(run)
-        out_dir = ensure_writable_dir(run.output_dir)
+    def run(self, run: Run, progress: Callable[[Iteration], None] | None = None, overwrite: bool = False,
+            resume: bool = False) -> Outcome | None:
+        """Check ``run``, then make it under its lock: old files out, the result in, the manifest last.
+
+        ``resume``: if the run turns out to be finished once the lock is held (another process made it
+        meanwhile), return None instead of making it again.
+        """
+        prepared = self.check(run, overwrite)
+        try:
+            with locks.exclusive(locks.run_lock(run.output_dir, run.stem()), wait=False):
+                if resume and manifest.finished(prepared.paths["json"], asdict(run), prepared.models):
+                    return None
+                _check_not_another_run(prepared, overwrite)  # another process may have written it meanwhile
+                return self._make(prepared, progress)
+        except locks.Busy:
+            raise RunBusy(f"another dgn-am process is making {run.stem()} in {run.output_dir} right now") from None
+
+    def _make(self, p: Prepared, progress: Callable[[Iteration], None] | None) -> Outcome:
+        run = p.run
         started = time.perf_counter()
-        if rgb is not None:
-            start = _encode_start(self.encoder(), run.opt_layer, rgb, self.code_shape)
+        _clear_previous(p)
+        if p.rgb is not None:
+            start = _encode_start(self.encoder(), run.opt_layer, p.rgb, self.code_shape)
         else:
             start = random_code(run.seed, (1, self.code_size))
 
-        stem = run.stem()
-        frames = out_dir / f"{stem}_debug" if run.debug else None
+        # Debug frames go to a hidden folder that replaces the visible one only when the run succeeded.
+        frames = run.output_dir / f".{run.stem()}_debug.partial" if run.debug else None
         if frames is not None:
-            frames.mkdir(exist_ok=True)
+            shutil.rmtree(frames, ignore_errors=True)
+            frames.mkdir()
 
         def on_iteration(it: Iteration) -> None:
             if frames is not None:
@@ -151,33 +348,113 @@ class Session:
             if progress is not None:
                 progress(it)
 
-        settings = Settings(run.n_iters, run.start_lr, run.end_lr, run.L2, run.clip, bounds)
-        target = cb.CaffeTarget(self.net, run.act_layer)
-        result = optimize(self.generator, target, objective, start.reshape(1, self.code_size), settings, on_iteration)
-        if frames is not None:  # and, as frame n_iters, the saved result itself
-            write_atomic(frames / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[0], "JPEG"))
-        rf = self.receptive_field(run)
-        paths = save_result(out_dir, stem, result.code, result.image, result.activations[0], rf)
-        m = self.models
-        models = {"target": manifest.model_record(m.net_definition, m.net_weights),
-                  "generator": manifest.model_record(m.generator_definition, m.generator_weights)}
-        if rgb is not None:
-            models["encoder"] = manifest.model_record(m.encoder_definition, m.encoder_weights)
-        results = {"outputs": {k: p.name for k, p in paths.items()}, "iterations": result.iterations,
-                   "final_activation": float(result.activations[0, -1]), "receptive_field": rf}
-        paths["json"] = out_dir / f"{stem}.json"
-        record = manifest.build(asdict(run), models, cb.build_info(), self.device, results,
+        settings = Settings(run.n_iters, run.start_lr, run.end_lr, run.L2, run.clip, p.bounds)
+        target = cb.CaffeTarget(self.net, run.act_layer, p.end_layer)
+        try:
+            result = optimize(self.generator, target, p.objective, start.reshape(1, self.code_size), settings,
+                              on_iteration)
+            stop = result.stops[0]
+            if stop is not None and stop.failed:
+                raise RunFailed(f"{run.stem()} failed at iteration {stop.iteration + 1} of {run.n_iters}: "
+                                f"{stop.reason}; no result was written")
+            if frames is not None:  # and, as frame n_iters, the saved result itself
+                write_atomic(frames / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[0], "JPEG"))
+                _replace_folder(frames, run.frames_dir())
+        finally:
+            if frames is not None:
+                shutil.rmtree(frames, ignore_errors=True)
+        paths = save_result(run.output_dir, run.stem(), result.code, result.image, result.activations[0],
+                            p.receptive_field)
+        stopped = None if stop is None else {"iteration": stop.iteration, "iterations_run": result.iterations,
+                                             "of": run.n_iters, "reason": stop.reason}
+        results = {"outputs": {k: v.name for k, v in paths.items()}, "iterations": result.iterations,
+                   "final_activation": float(result.activations[0, -1]), "receptive_field": p.receptive_field,
+                   "stopped_early": stopped}
+        paths["json"] = p.paths["json"]
+        record = manifest.build(asdict(run), p.models, cb.build_info(), self.device, results,
                                 time.perf_counter() - started)
         manifest.write(paths["json"], record)
-        return Outcome(paths, result.activations[0], result.iterations, self.device, rf)
+        return Outcome(paths, result.activations[0], result.iterations, self.device, p.receptive_field, stop)
 
 
-def synthesize(models: Models, run: Run, progress: Callable[[Iteration], None] | None = None) -> Outcome:
+def _check_not_another_run(p: Prepared, overwrite: bool) -> None:
+    """Refuse to write over a different run that has the same released file name, unless ``overwrite``."""
+    json_path = p.paths["json"]
+    if overwrite or not json_path.exists():
+        return  # no manifest: nothing finished here, so whatever files there are get replaced
+    record = manifest.read(json_path)
+    diffs = manifest.differences(record, asdict(p.run), p.models)
+    if diffs:
+        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        raise RunConflict(f"{json_path} records a different run under the same file name ({shown}); pass "
+                         "--overwrite to replace it, or choose another --output_dir")
+
+
+def _clear_previous(p: Prepared) -> None:
+    """Remove what an earlier run under this name left: its manifest first, then its files and temporaries.
+
+    With the manifest gone first, a process killed part-way leaves an unfinished run (no manifest),
+    never an old manifest beside new files. Files the earlier run listed that this one does not write
+    (a receptive-field crop, the debug frames of a different run) go too, so two runs never mix.
+    """
+    run, json_path = p.run, p.paths["json"]
+    record = manifest.read(json_path)
+    json_path.unlink(missing_ok=True)
+    ours = {path.name for path in p.paths.values()}
+    results = record.get("results") if isinstance(record, dict) else None
+    listed = results.get("outputs") if isinstance(results, dict) else None
+    old = {v for v in (listed or {}).values() if isinstance(v, str) and "/" not in v and v.startswith(run.stem())}
+    for name in old - ours:
+        (run.output_dir / name).unlink(missing_ok=True)
+    if record is not None and manifest.differences(record, asdict(run), p.models) and run.frames_dir().is_dir():
+        _remove_frames(run.frames_dir())
+    for name in old | ours:
+        for tmp in run.output_dir.glob(f".{_glob_escape(name)}.*.tmp"):  # what a killed write_atomic leaves
+            tmp.unlink(missing_ok=True)
+
+
+def _remove_frames(folder: Path) -> None:
+    """Delete the debug frames dgn-am wrote into ``folder``, and the folder once it is empty."""
+    for frame in folder.iterdir():
+        if _FRAME.fullmatch(frame.name):
+            frame.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """Put the folder ``new`` at ``final``, removing the frames an earlier run left there."""
+    if final.is_dir():
+        _remove_frames(final)  # check_outputs refused a folder with anything else in it
+    if final.exists():
+        raise InputError(f"{final} holds files dgn-am did not write; move them or choose another --output_dir")
+    new.rename(final)
+
+
+def synthesize(models: Models, run: Run, progress: Callable[[Iteration], None] | None = None,
+               overwrite: bool = False) -> Outcome:
     """One run in a fresh session: what ``dgn-am synthesize`` does."""
-    ensure_writable_dir(run.output_dir)
+    validate(run)
+    inputs = [p for p in [*models.files(bool(run.init_file)), run.bound, run.init_file] if p]
+    check_outputs(run, False, inputs)  # the names that do not depend on the nets, before they load
     if run.init_file:
         load_rgb(run.init_file)  # a bad start image fails before the nets load
-    return Session(models).run(run, progress)
+    outcome = Session(models).run(run, progress, overwrite)
+    assert outcome is not None  # only resume=True returns None
+    return outcome
+
+
+def _check_encoder_blob(info: NetInfo, opt_layer: str, code_shape: tuple[int, ...]) -> None:
+    shape = check_blob(info, opt_layer, "--opt_layer")
+    if tuple(shape[1:]) != tuple(code_shape[1:]):
+        raise InputError(
+            f"encoder blob '{opt_layer}' is {list(shape[1:])} but the generator's code is {list(code_shape[1:])}"
+        )
+    check_net_input(info, "data", "encoder input")
 
 
 def _encode_start(
@@ -185,10 +462,6 @@ def _encode_start(
 ) -> np.ndarray:
     """The code of a real image: the encoder's forward pass to ``opt_layer`` (post-ReLU), as released."""
     net, info = encoder
-    shape = check_blob(info, opt_layer, "--opt_layer")
-    if tuple(shape[1:]) != tuple(code_shape[1:]):
-        raise InputError(
-            f"encoder blob '{opt_layer}' is {list(shape[1:])} but the generator's code is {list(code_shape[1:])}"
-        )
+    _check_encoder_blob(info, opt_layer, code_shape)
     data = encoder_input(rgb, cb.imagenet_mean(), image_input_size(info))
     return cb.encode(net, data, opt_layer).reshape(1, -1).astype(np.float64)

@@ -26,10 +26,10 @@ import numpy as np
 from .. import caffe_backend as cb
 from .. import gallery, montage, paths
 from ..algorithm import Iteration
-from ..errors import InputError
+from ..errors import InputError, read_input
 from ..images import to_display
-from ..outputs import ensure_writable_dir
-from ..synthesize import Models, Run, Session
+from ..outputs import check_destination, ensure_writable_dir
+from ..synthesize import Models, Run, Session, validate
 from . import data, evaluate, solvers
 
 #: How to regenerate the shipped files, for the error a missing one gets.
@@ -92,14 +92,15 @@ class MiniFiles:
                   self.labels]
         if evaluate:
             needed += list(self.classifier)
-        missing = [str(p) for p in needed if not Path(p).is_file()]
+        # only what is absent is "missing": a FIFO or folder in a file's place is refused by name when read
+        missing = [str(p) for p in needed if not Path(p).exists()]
         if missing:
             out = "" if self.nets == paths.MINI_NETS else f" --out_dir {self.nets}"
             raise InputError(f"missing miniature model files: {', '.join(missing)}; regenerate them with "
                              f"'{REGENERATE}{out}' (or 'scripts/make_prototxts.py' for the prototxts)")
 
     def class_names(self) -> list[str]:
-        names = [line.strip() for line in self.labels.read_text().splitlines() if line.strip()]
+        names = [line.strip() for line in str(read_input(self.labels, "label file")).splitlines() if line.strip()]
         if not names:
             raise InputError(f"label file {self.labels} is empty")
         return names
@@ -145,21 +146,36 @@ class DemoResult:
 Progress = Callable[[int, int, Iteration], None]
 
 
+def class_runs(settings: DemoSettings, files: MiniFiles, output_dir: Path, n_classes: int) -> list[Run]:
+    """The demo's run for each class of E's fc8."""
+    return [Run(unit=unit, n_iters=settings.n_iters, L2=settings.L2, start_lr=settings.start_lr,
+                end_lr=settings.end_lr, seed=settings.seed, opt_layer="fc6", act_layer="fc8",
+                bound=files.bounds, output_dir=output_dir) for unit in range(n_classes)]
+
+
 def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSettings,
-                       progress: Progress | None = None) -> tuple[list[ClassResult], str]:
-    """One DGN-AM run per class of E's fc8, each written (image, npz, manifest) into ``output_dir``."""
+                       progress: Progress | None = None, overwrite: bool = False,
+                       before: Callable[[], None] | None = None) -> tuple[list[ClassResult], str]:
+    """One DGN-AM run per class of E's fc8, each written (image, npz, manifest) into ``output_dir``.
+
+    Every run is checked before the first one writes; ``before`` is called then, for the caller's own
+    checks (the demo's evaluation models), so that nothing is written when any of them fails.
+    """
     names = files.class_names()
     session = Session(files.models())
     n_classes = int(session.net_info.blobs["fc8"][1])
     if n_classes != len(names):
         raise InputError(f"{files.labels} names {len(names)} classes but E's fc8 has {n_classes} units")
+    runs = class_runs(settings, files, output_dir, n_classes)
+    for run in runs:
+        session.check(run, overwrite)
+    if before is not None:
+        before()
     results = []
-    for unit in range(n_classes):
-        run = Run(unit=unit, n_iters=settings.n_iters, L2=settings.L2, start_lr=settings.start_lr,
-                  end_lr=settings.end_lr, seed=settings.seed, opt_layer="fc6", act_layer="fc8",
-                  bound=files.bounds, output_dir=output_dir)
+    for unit, run in enumerate(runs):
         hook = None if progress is None else (lambda it, u=unit: progress(u, n_classes, it))
-        out = session.run(run, hook)
+        out = session.run(run, hook, overwrite=overwrite)
+        assert out is not None  # only resume=True returns None
         with np.load(out.paths["npz"]) as saved:
             image = saved["image"].copy()
         results.append(ClassResult(unit, names[unit], float(out.activations[-1]), image, out.paths["png"]))
@@ -207,16 +223,27 @@ def evaluate_classes(files: MiniFiles, classes: list[ClassResult], heldout_per_c
 
 
 def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: bool = False,
-             progress: Progress | None = None, files: MiniFiles | None = None) -> DemoResult:
-    """The whole demo: synthesize every class, write the montage and the gallery, optionally evaluate."""
+             progress: Progress | None = None, files: MiniFiles | None = None,
+             overwrite: bool = False) -> DemoResult:
+    """The whole demo: synthesize every class, write the montage and the gallery, optionally evaluate.
+
+    Everything it needs is checked before the first file is written: the settings, the model files
+    (the judge's too, with ``evaluate_``), every class's run and the montage's and gallery's names.
+    """
     settings = settings or DemoSettings()
     files = files or MiniFiles.default()
-    if settings.n_iters < 1:
-        raise InputError(f"--n_iters must be >= 1, got {settings.n_iters}")
+    validate(class_runs(settings, files, Path(output_dir), 1)[0])
     files.check(evaluate_)
     output_dir = ensure_writable_dir(Path(output_dir))
+    for name in (MONTAGE_NAME, gallery.INDEX):
+        check_destination(output_dir / name)
+
+    def check_judge() -> None:
+        if evaluate_:
+            cb.check_model(*files.classifier)
+
     started = time.perf_counter()
-    classes, device = synthesize_classes(files, output_dir, settings, progress)
+    classes, device = synthesize_classes(files, output_dir, settings, progress, overwrite, check_judge)
     path = write_montage(classes, output_dir / MONTAGE_NAME)
     page = gallery.write(output_dir, "DGN-AM on the miniature model (dgn-am demo)")
     evaluation = evaluate_classes(files, classes) if evaluate_ else None

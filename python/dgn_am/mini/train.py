@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 
 from .. import paths
-from ..outputs import write_atomic
+from ..caffe_backend import load_net
+from ..cliargs import ArgumentParser
+from ..errors import InputError
+from ..outputs import ensure_writable_dir, write_atomic
 from . import data, netspecs, solvers
 
 #: Seed of the dataset splits every stage trains and evaluates on.
@@ -193,8 +196,8 @@ STAGES = ("encoder", "classifier", "bounds", "generator")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dgn_am.mini.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m dgn_am.mini.train", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=[*STAGES, "all"])
     p.add_argument("--out_dir", type=Path, default=None, help="where the files go (default nets/mini)")
     p.add_argument("--checkpoint_every", type=int, default=0, metavar="N",
@@ -203,15 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     directory = a.out_dir or out_dir()
     stages = STAGES if a.stage == "all" else (a.stage,)
     encoder = directory / RECIPES["encoder"].file
-    problem = None
-    if a.checkpoint_every < 0:
-        problem = f"--checkpoint_every must be >= 0, got {a.checkpoint_every}"
-    elif "encoder" not in stages and {"bounds", "generator"} & set(stages) and not encoder.is_file():
-        problem = f"the {a.stage} stage needs {encoder}: run the encoder stage (or 'all') first"
-    if problem:
-        print(f"python -m dgn_am.mini.train: error: {problem}", file=sys.stderr)
+    try:
+        if a.checkpoint_every < 0:
+            raise InputError(f"--checkpoint_every must be >= 0, got {a.checkpoint_every}")
+        if "encoder" not in stages and {"bounds", "generator"} & set(stages):
+            if not encoder.is_file():
+                raise InputError(f"the {a.stage} stage needs {encoder}: run the encoder stage (or 'all') first")
+            # the same checks as every other load: Caffe would abort on a damaged caffemodel, and
+            # weights holding NaN would give NaN bounds and a NaN generator
+            load_net(paths.PROTOTXT / "mini" / "encoder.prototxt", encoder)
+        ensure_writable_dir(directory, "--out_dir")
+    except InputError as exc:
+        print(f"python -m dgn_am.mini.train: error: {exc}", file=sys.stderr)
         return 2
-    directory.mkdir(parents=True, exist_ok=True)
 
     def log(line: str) -> None:
         print(line, flush=True)
