@@ -175,3 +175,10 @@ def test_shortened_compare_compares_what_it_can_and_goes_on(fake_nets, tmp_path)
     assert "2 of 2 examples failed or did not match" in proc.stdout
     assert alone.returncode == 1, alone.stderr
     assert json.loads((tmp_path / "alone.json").read_text())["panels"] == report3["panels"]
+
+
+def test_a_montage_name_in_the_way_is_refused_before_any_panel_runs(fake_nets, tmp_path):
+    (tmp_path / "example1.jpg").mkdir()
+    proc = _reproduce(fake_nets, "example1", "--output_dir", str(tmp_path), "--n_iters", "1", "--quiet")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "in the way" in proc.stderr, proc.stderr
+    assert not (tmp_path / "example1").exists() or not any((tmp_path / "example1").iterdir())

@@ -17,7 +17,7 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
                        description="Synthesize the preferred input of one unit with DGN-AM.")
     p.add_argument("--unit", type=int, required=True, help="unit index (fc: flat index; conv: channel)")
     p.add_argument("--n_iters", type=int, default=10, help="iterations (default 10)")
-    p.add_argument("--L2", type=float, default=1.0, help="code decay factor, applied when 0 < L2 < 1")
+    p.add_argument("--L2", type=float, default=1.0, help="code decay factor in (0, 1] (default 1: no decay)")
     p.add_argument("--start_lr", type=float, default=2.0, help="learning rate at iteration 0")
     p.add_argument("--end_lr", type=float, default=None, help="learning rate approached at the end (default: start_lr)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random start code")

@@ -18,7 +18,7 @@ import numpy as np
 from . import download, manifest, montage, paths
 from .algorithm import Iteration
 from .images import to_display
-from .outputs import npz_bytes, write_atomic
+from .outputs import check_destination, ensure_writable_dir, npz_bytes, write_atomic
 from .releases import Release, labels_for, models_for
 from .synthesize import Models, Outcome, Run, Session, model_records, validate
 
@@ -132,6 +132,10 @@ def run_release(
     for run in runs:
         validate(run)
     labels = labels_for(release)  # a damaged label list fails before anything runs
+    ensure_writable_dir(output_dir)
+    path = output_dir / f"{release.name}.jpg"
+    for target in [path, path.with_suffix(".json")] + [_frames_path(r) for r in runs if release.every_iteration]:
+        check_destination(target)  # the montage and its record are written last: refuse now, not then
     checks = check_models(models, release)
     records = model_records(models, bool(release.init_file))
     outcomes: list[Outcome | None] = [_finished(run, records, release.every_iteration) for run in runs]
@@ -180,7 +184,6 @@ def run_release(
             tiles.append(to_display(image))
             tile_labels.append(labels.get(run.unit, f"unit {run.unit}"))
     geometry = montage.RELEASED_GEOMETRY[release.name]
-    path = output_dir / f"{release.name}.jpg"
     montage.save(montage.render(tiles, tile_labels, geometry), path)
     panels = [(run.unit, labels.get(run.unit, f"unit {run.unit}"), float(o.activations[-1]))
               for run, o in zip(runs, done, strict=True)]
