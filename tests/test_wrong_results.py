@@ -60,6 +60,12 @@ def edited(tmp_path: Path, source: Path, name: str, old: str, new: str, count: i
     return path
 
 
+def with_layer(tmp_path: Path, name: str, layer: str) -> Path:
+    """The miniature encoder with ``layer`` (prototxt text of one layer) inserted before its softmax."""
+    before = 'layer {\n  name: "prob"'
+    return edited(tmp_path, ENCODER, name, before, layer + "\n" + before)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The miniature run as it should come out, from the committed (force_backward) prototxts."""
@@ -139,9 +145,8 @@ def test_weights_holding_nan_or_inf_are_refused_before_the_run(tmp_path, value, 
 
 def test_a_nan_during_the_run_stops_it_at_that_iteration_and_writes_nothing(tmp_path):
     # sqrt(fc8 - 1000): NaN wherever fc8 is below 1000, from the first forward pass on
-    net = edited(tmp_path, ENCODER, "nan.prototxt", "layer {\n  name: \"prob\"",
-                 'layer {\n  name: "root"\n  type: "Power"\n  bottom: "fc8"\n  top: "root"\n'
-                 '  power_param { power: 0.5 shift: -1000 }\n}\nlayer {\n  name: "prob"')
+    net = with_layer(tmp_path, "nan.prototxt", 'layer {\n  name: "root"\n  type: "Power"\n  bottom: "fc8"\n'
+                     '  top: "root"\n  power_param { power: 0.5 shift: -1000 }\n}')
     out = tmp_path / "out"
     fails(run_cli(*mini_args(out, "--net_definition", str(net), "--act_layer", "root", "--debug", "1")),
           "failed at iteration 1 of 4", "the activation became nan", "no result was written")
@@ -211,9 +216,8 @@ def test_compare_never_writes_over_an_input_or_a_symlink(tmp_path):
 
 def test_an_early_stop_is_said_in_the_output_and_the_manifest(tmp_path):
     # A unit whose gradient is zero everywhere (scale 0), the case the released code ends a run on.
-    net = edited(tmp_path, ENCODER, "dead.prototxt", "layer {\n  name: \"prob\"",
-                 'layer {\n  name: "dead"\n  type: "Power"\n  bottom: "fc8"\n  top: "dead"\n'
-                 '  power_param { scale: 0 }\n}\nlayer {\n  name: "prob"')
+    net = with_layer(tmp_path, "dead.prototxt", 'layer {\n  name: "dead"\n  type: "Power"\n  bottom: "fc8"\n'
+                     '  top: "dead"\n  power_param { scale: 0 }\n}')
     out = tmp_path / "out"
     proc = run_cli(*mini_args(out, "--net_definition", str(net), "--act_layer", "dead", n_iters=3))
     assert proc.returncode == 0, proc.stderr
@@ -242,17 +246,15 @@ def test_an_act_layer_blob_named_apart_from_its_layer(reference, tmp_path):
 
 def test_caffe_rejections_show_the_fatal_line_not_the_stack_trace(tmp_path):
     # Two layers writing one blob (not in place): Caffe's LOG(FATAL), which is no "Check failed" line.
-    net = edited(tmp_path, ENCODER, "twice.prototxt", "layer {\n  name: \"prob\"",
-                 'layer {\n  name: "again"\n  type: "Power"\n  bottom: "fc8"\n  top: "fc6"\n}\n'
-                 'layer {\n  name: "prob"')
+    net = with_layer(tmp_path, "twice.prototxt", 'layer {\n  name: "again"\n  type: "Power"\n  bottom: "fc8"\n'
+                     '  top: "fc6"\n}')
     line = fails(run_cli(*mini_args(tmp_path / "out", "--net_definition", str(net))), "Caffe rejected")
     assert "produced by multiple sources" in line and "stack trace" not in line
 
 
 def test_a_gradient_path_through_a_layer_without_backward_is_refused(tmp_path):
-    net = edited(tmp_path, ENCODER, "argmax.prototxt", "layer {\n  name: \"prob\"",
-                 'layer {\n  name: "best"\n  type: "ArgMax"\n  bottom: "fc8"\n  top: "best"\n}\n'
-                 'layer {\n  name: "prob"')
+    net = with_layer(tmp_path, "argmax.prototxt", 'layer {\n  name: "best"\n  type: "ArgMax"\n  bottom: "fc8"\n'
+                     '  top: "best"\n}')
     out = tmp_path / "out"
     fails(run_cli(*mini_args(out, "--net_definition", str(net), "--act_layer", "best", "--unit", "0")),
           "'best' (ArgMax)", "no backward pass")
@@ -262,9 +264,8 @@ def test_a_gradient_path_through_a_layer_without_backward_is_refused(tmp_path):
 def test_refusals_found_by_the_net_leave_no_file(tmp_path):
     # A conv unit whose receptive field cannot be traced (a Reshape on the way): refused before the debug
     # frames or any result are written.
-    net = edited(tmp_path, ENCODER, "reshape.prototxt", "layer {\n  name: \"prob\"",
-                 'layer {\n  name: "up"\n  type: "Reshape"\n  bottom: "conv1"\n  top: "up"\n'
-                 '  reshape_param { shape { dim: 0 dim: -1 dim: 1 dim: 1 } }\n}\nlayer {\n  name: "prob"')
+    net = with_layer(tmp_path, "reshape.prototxt", 'layer {\n  name: "up"\n  type: "Reshape"\n  bottom: "conv1"\n'
+                     '  top: "up"\n  reshape_param { shape { dim: 0 dim: -1 dim: 1 dim: 1 } }\n}')
     out = tmp_path / "out"
     fails(run_cli(*mini_args(out, "--net_definition", str(net), "--act_layer", "up", "--unit", "0", "--debug", "1")),
           "Reshape")

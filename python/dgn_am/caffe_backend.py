@@ -148,12 +148,15 @@ PROBE_TIMEOUT = 600
 
 def probe(path: Path, backward: bool = False) -> NetInfo:
     """Build the net once in a child process and describe it; a Caffe abort there becomes one line."""
-    definition = prepare_definition(path, backward)
+    return _probe(prepare_definition(path, backward))
+
+
+def _probe(definition: Definition) -> NetInfo:
     st = definition.built.stat()
     info = _probe_built(str(definition.built.resolve()), st.st_size, st.st_mtime_ns)
     if isinstance(info, str):
-        raise InputError(f"Caffe rejected net definition {path}: {info}")
-    return replace(info, path=Path(path), force_backward_added=definition.force_backward_added)
+        raise InputError(f"Caffe rejected net definition {definition.path}: {info}")
+    return replace(info, path=definition.path, force_backward_added=definition.force_backward_added)
 
 
 @cache
@@ -394,10 +397,11 @@ def load_net(definition: Path, weights: Path, backward: bool = False) -> tuple[A
     definition without ``force_backward: true`` is loaded from a copy that sets it. Weights holding
     NaN or Inf are refused: every result computed from them would be NaN.
     """
-    info = check_model(definition, weights, backward)
+    prepared = prepare_definition(definition, backward)
+    info = _probe(prepared)
+    check_weights(info, read_weights(weights))
     c = caffe()
-    built = prepare_definition(definition, backward).built
-    net = c.Net(str(built), c.TEST, weights=str(weights))
+    net = c.Net(str(prepared.built), c.TEST, weights=str(weights))
     for name, blobs in net.params.items():
         for k, blob in enumerate(blobs):
             if not np.isfinite(blob.data).all():
