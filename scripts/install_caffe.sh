@@ -14,7 +14,8 @@
 #   3. a git clone of BVLC/caffe at the pinned commit (commit hash checked).
 #
 # Environment: DGN_AM_CACHE_DIR (default ~/.cache/dgn-am), DGN_AM_CAFFE_TARBALL,
-# CAFFE_CUDA_ARCH_BIN (default "61 70 75 80 86 89 90"), CAFFE_CUDA_ARCH_PTX (default 90),
+# CAFFE_CUDA_ARCH_BIN (default: every GPU architecture this nvcc builds for from Pascal, sm_60, on,
+# less the integrated Jetson/Tegra ones on an x86_64 host), CAFFE_CUDA_ARCH_PTX (default: the newest of them),
 # CUDA_HOME (default /usr/local/cuda), DGN_AM_JOBS (default nproc).
 set -euo pipefail
 
@@ -25,6 +26,8 @@ ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 GIT_URL=https://github.com/BVLC/caffe.git
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/debian.sh"
+source "$here/lib/cuda.sh"
 patch_dir="$here/caffe-patches"
 cache_root=${DGN_AM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dgn-am}
 
@@ -55,22 +58,6 @@ deb_packages=(cmake g++ make patch libprotobuf-dev protobuf-compiler libgoogle-g
   libhdf5-dev libboost-system-dev libboost-thread-dev libboost-filesystem-dev libboost-python-dev
   libopenblas-dev)
 
-ensure_debian_packages() {
-  local missing=() p
-  for p in "${deb_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    die "missing Debian packages (install them as root): ${missing[*]}"
-  fi
-  say "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  } || die "apt-get could not install: ${missing[*]}"
-}
 
 # --- what this build is: flags and the key they make -----------------------------------------
 py_info=$("$python" - <<'EOF'
@@ -108,9 +95,11 @@ if [ "$use_cuda" = 1 ]; then
       break
     fi
   done
+  arch_bin=${CAFFE_CUDA_ARCH_BIN:-$(default_cuda_archs "$cuda_home/bin/nvcc")}
+  [ -n "$arch_bin" ] || die "--cuda: $cuda_home/bin/nvcc lists no GPU architecture from sm_60 on; set CAFFE_CUDA_ARCH_BIN"
+  arch_ptx=${CAFFE_CUDA_ARCH_PTX:-${arch_bin##* }}
   cmake_flags+=(-DCPU_ONLY=OFF -DUSE_CUDNN=$cudnn -DCUDA_ARCH_NAME=Manual
-    "-DCUDA_ARCH_BIN=${CAFFE_CUDA_ARCH_BIN:-61 70 75 80 86 89 90}" "-DCUDA_ARCH_PTX=${CAFFE_CUDA_ARCH_PTX:-90}"
-    "-DCUDA_TOOLKIT_ROOT_DIR=$cuda_home")
+    "-DCUDA_ARCH_BIN=$arch_bin" "-DCUDA_ARCH_PTX=$arch_ptx" "-DCUDA_TOOLKIT_ROOT_DIR=$cuda_home")
 else
   cmake_flags+=(-DCPU_ONLY=ON -DUSE_CUDNN=OFF)
 fi
@@ -136,7 +125,7 @@ exec 9>"$cache_root/caffe/$key.lock"
 flock 9
 if [ -f "$prefix/.complete" ]; then echo "$prefix"; exit 0; fi   # another run finished it meanwhile
 
-ensure_debian_packages
+ensure_debian_packages install_caffe "${deb_packages[@]}"
 
 # --- source ------------------------------------------------------------------------------------
 work=$(mktemp -d "$cache_root/caffe/$key.build.XXXXXX")
@@ -146,20 +135,11 @@ mkdir -p "$src"
 
 sha_ok() { [ "$(sha256sum "$1" | cut -c1-64)" = "$ORIG_SHA256" ]; }
 
-debian_mirror_uri() {
-  # The URI of this machine's own Debian archive (not the security archive).
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' "$f"
-  done
-  [ -f /etc/apt/sources.list ] && awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' /etc/apt/sources.list
-} 2>/dev/null
 
 fetch_debian_source() {
   command -v apt-get >/dev/null 2>&1 || return 1
   local uri tmp
-  uri=$(debian_mirror_uri | grep -v security | grep -i debian | head -1)
+  uri=$(debian_mirror_uri)
   [ -n "$uri" ] || return 1
   tmp="$work/apt"
   mkdir -p "$tmp/lists/partial" "$tmp/dl"
@@ -208,6 +188,9 @@ say "building Caffe ($key) with: ${cmake_flags[*]}"
 log="$cache_root/caffe/$key.log"
 build="$src/build"
 mkdir -p "$build"
+rpath="$prefix/lib"
+# A CUDA build finds cudart, cuBLAS and cuRAND where it was built against them, with no LD_LIBRARY_PATH.
+if [ "$use_cuda" = 1 ]; then rpath="$rpath;$cuda_home/lib64"; fi
 py_flags=("-DPYTHON_EXECUTABLE=$py_exe" "-DPYTHON_INCLUDE_DIR=$py_include" "-DNUMPY_INCLUDE_DIR=$np_include")
 [ -n "$py_library" ] && py_flags+=("-DPYTHON_LIBRARY=$py_library")
 start=$(date +%s)
@@ -215,7 +198,7 @@ start=$(date +%s)
   cd "$build"
   # Binaries get their final RPATH at link time, so they can be copied into the prefix unchanged.
   cmake .. "${cmake_flags[@]}" "${py_flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" \
-    -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$prefix/lib"
+    -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$rpath"
   # Only what the project uses: libcaffe, pycaffe and the caffe tool (for `caffe time`).
   make -j"${DGN_AM_JOBS:-$(nproc)}" caffe pycaffe caffe.bin
 ) >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "build failed; full log: $log"; }

@@ -163,6 +163,15 @@ def test_npz_bytes_are_deterministic_and_load():
     with np.load(io.BytesIO(first)) as z:
         assert sorted(z.files) == ["activations", "code"]
         np.testing.assert_array_equal(z["code"], arrays["code"])
+    # Plain zip headers with the real sizes (no zip64 placeholders): their layout is the same in every
+    # Python, so the image's Python 3.11.2 and a host's 3.11.7 write the same bytes.
+    import struct
+    import zipfile
+
+    for info in zipfile.ZipFile(io.BytesIO(first)).infolist():
+        assert info.extract_version == 20 and info.extra == b"", (info.filename, info.extract_version)
+        local = first[info.header_offset:info.header_offset + 30]
+        assert struct.unpack("<II", local[18:26]) == (info.file_size, info.file_size)
 
 
 # --- locks ------------------------------------------------------------------------------------------

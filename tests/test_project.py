@@ -68,11 +68,59 @@ def test_dockerfile_lints_clean_and_uses_the_install_script():
     proc = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = (ROOT / "Dockerfile").read_text()
-    base = next(ln.split()[1] for ln in text.splitlines() if ln.startswith("FROM "))
-    assert base.startswith("nvidia/cuda:") and "devel" in base and not base.endswith(":latest")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    # A Debian base users can pull, replaceable by --build-arg (the container test's own mmdebstrap base).
+    arg = next(ln for ln in lines if ln.startswith("ARG BASE_IMAGE="))
+    base = arg.split("=", 1)[1]
+    assert base.startswith("debian:") and base.endswith("-slim") and ":latest" not in base
+    assert lines.index(arg) < lines.index("FROM ${BASE_IMAGE}") == min(i for i, ln in enumerate(lines)
+                                                                     if ln.startswith("FROM "))
+    assert "nvidia/" not in base and "cuda_toolkit_from_wheels.sh" in text
     assert "scripts/setup.sh --cuda" in text
     assert 'ENTRYPOINT ["/opt/dgn-am/.venv/bin/dgn-am"]' in text
-    assert 'CMD ["demo", "--evaluate"]' in text  # the main job by default
+    assert 'CMD ["demo", "--evaluate", "--output_dir", "/out/demo"]' in text  # the main job by default
+
+
+def test_dockerfile_builds_caffe_before_it_copies_the_code():
+    # Editing the Python code must not rebuild Caffe: the Caffe layer sees only what its build reads.
+    lines = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln and not ln.startswith("#")]
+    caffe_run = next(i for i, ln in enumerate(lines) if ln.startswith("RUN scripts/install_caffe.sh --cuda"))
+    copies = [(i, src) for i, ln in enumerate(lines) if ln.startswith("COPY ") for src in ln.split()[1:-1]]
+    before = [src.rstrip("/") for i, src in copies if i < caffe_run]
+    assert before and all(src.startswith("scripts/") for src in before), before
+    assert "scripts" not in before and any(src == "." for i, src in copies if i > caffe_run)
+    # Everything the install script reads is copied before it runs, and nothing else of scripts/lib.
+    sourced = {"scripts/" + ln.split('"$here/')[1].split('"')[0] for ln in INSTALL.read_text().splitlines()
+               if ln.startswith("source ")}
+    assert sourced and sourced | {"scripts/install_caffe.sh", "scripts/caffe-patches"} <= set(before), before
+    assert {src for src in before if src.startswith("scripts/lib")} == sourced
+
+
+CUDA_LIB = ROOT / "scripts" / "lib" / "cuda.sh"
+
+
+def _archs(tmp_path: Path, listing: str | None) -> str:
+    nvcc = tmp_path / "nvcc"
+    body = f"echo '{listing}'" if listing is not None else "echo 'nvcc fatal: Unknown option' >&2; exit 1"
+    nvcc.write_text(f"#!/bin/sh\n[ \"$1\" = --list-gpu-code ] || exit 3\n{body}\n")
+    nvcc.chmod(0o755)
+    proc = subprocess.run(["bash", "-c", f'source "{CUDA_LIB}"; default_cuda_archs "{nvcc}"'],
+                          capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+def test_cuda_architectures_are_every_one_from_pascal_on(tmp_path):
+    listing = "sm_50 sm_52 sm_60 sm_61 sm_62 sm_70 sm_72 sm_75 sm_87 sm_90 sm_100 sm_110 sm_103 sm_120 sm_121"
+    got = _archs(tmp_path, listing)
+    if os.uname().machine == "x86_64":  # Jetson and Thor GPUs sit only beside ARM CPUs
+        assert got == "60 61 70 75 90 100 103 120"
+    else:
+        assert got == "60 61 62 70 72 75 87 90 100 103 110 120 121"
+    # CUDA 13.0's own list, as the image's nvcc prints it.
+    cuda13 = "sm_75 sm_80 sm_86 sm_87 sm_88 sm_89 sm_90 sm_100 sm_110 sm_103 sm_120 sm_121"
+    if os.uname().machine == "x86_64":
+        assert _archs(tmp_path, cuda13) == "75 80 86 88 89 90 100 103 120"
+    assert _archs(tmp_path, None) == "61 70 75 80 86 89 90"  # an nvcc that cannot list them
 
 
 def test_docker_context_keeps_the_miniature_model():

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_DIR = ROOT / "scripts"
 SCRIPTS = sorted(p for p in SCRIPT_DIR.iterdir() if p.is_file() and p.suffix in (".sh", ".py"))
 KNOWN = {"setup.sh", "test.sh", "install_caffe.sh", "cuda_toolkit_from_wheels.sh", "main_job.sh", "example1.sh",
-         "make_prototxts.py", "benchmark.py", "mini_ablation.py"}
+         "make_prototxts.py", "benchmark.py", "mini_ablation.py", "test_container.sh", "test_slurm.sh"}
 #: Commands no script may run for --help; the stand-ins only write a line to tripwire.log.
 TRIPWIRES = ("python", "python3", "pip", "pip3", "apt", "apt-get", "dpkg", "sudo", "cmake", "make", "git", "curl",
              "wget", "nvcc", "rm")
@@ -157,6 +157,8 @@ def test_unknown_option_is_one_line_and_does_nothing(script: Path, sandbox: Sand
     ("cuda_toolkit_from_wheels.sh", ["out", "-cuda"]),
     ("cuda_toolkit_from_wheels.sh", ["out", "cuda", "more"]),
     ("setup.sh", ["out"]),
+    ("test_container.sh", ["image"]),
+    ("test_slurm.sh", ["grid.toml"]),
     ("install_caffe.sh", ["--python", "--cuda"]),
     ("benchmark.py", ["--iters", "0"]),
     ("mini_ablation.py", ["--seeds", "0,x"]),
@@ -190,8 +192,11 @@ if args[:2] == ["-m", "pip"]:
         sys.exit("ERROR: no network")
     d = Path(args[args.index("-d") + 1])
     d.mkdir(parents=True, exist_ok=True)
-    for name, files in {{"cublas": ["include/cublas_v2.h", "lib/libcublas.so.12"],
-                        "curand": ["include/curand.h", "lib/libcurand.so.10"]}}.items():
+    wheels = {{"cublas": ["include/cublas_v2.h", "lib/libcublas.so.12"],
+              "curand": ["include/curand.h", "lib/libcurand.so.10"]}}
+    if any(a.startswith("nvidia-cuda-nvcc==") for a in args):  # the compiler too, laid out as CUDA 13's wheels
+        wheels["cu13"] = ["bin/nvcc", "bin/ptxas", "nvvm/bin/cicc", "include/cuda_runtime.h", "lib/libcudart.so.13"]
+    for name, files in wheels.items():
         with zipfile.ZipFile(d / f"nvidia_{{name}}-1.0-py3-none-any.whl", "w") as z:
             for file in files:
                 z.writestr(f"nvidia/{{name}}/{{file}}", "fake\\n")
@@ -296,6 +301,91 @@ def test_cuda_toolkit_marks_reuses_and_rebuilds_only_its_own_folder(sandbox: San
     assert (out / "stray.txt").is_file() and (out / MARKER).is_file()
     assert build().returncode == 0
     assert not (out / "stray.txt").exists() and (out / MARKER).is_file() and (out / ".complete").is_file()
+
+
+def test_cuda_toolkit_from_wheels_alone(sandbox: Sandbox, fake_cuda: FakeCuda):
+    # No CUDA_RUNTIME: nvcc, cicc and the runtime come from the pinned wheels, executable, in a toolkit's layout.
+    out = sandbox.root.parent / "toolkit"
+    proc = sandbox.run("bash", str(CUDA_SCRIPT), str(out), env=fake_cuda.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == str(out)
+    download = fake_cuda.calls()[0].split()
+    assert {"nvidia-cuda-nvcc==13.0.88", "nvidia-nvvm==13.0.88", "nvidia-cuda-runtime==13.0.96",
+            "nvidia-cublas==13.0.2.14", "nvidia-curand==10.4.0.35"} <= set(download), download
+    for tool in ("bin/nvcc", "bin/ptxas", "nvvm/bin/cicc"):
+        assert (out / tool).is_file() and not (out / tool).is_symlink() and os.access(out / tool, os.X_OK), tool
+    assert (out / "include" / "cuda_runtime.h").is_file() and (out / "include" / "curand.h").is_file()
+    assert os.readlink(out / "lib") == "lib64" and os.readlink(out / "lib64" / "libcudart.so") == "libcudart.so.13"
+    assert (out / ".complete").is_file() and list((sandbox.root / "tmp").iterdir()) == []
+
+
+def test_cuda_toolkit_refuses_an_empty_runtime_argument(sandbox: Sandbox, fake_cuda: FakeCuda):
+    out = sandbox.root.parent / "toolkit"
+    proc = sandbox.run("bash", str(CUDA_SCRIPT), str(out), "", env=fake_cuda.env)
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1 and "CUDA_RUNTIME" in proc.stderr
+    assert not out.exists() and fake_cuda.calls() == []
+
+
+# --- slurm/sweep.sbatch: the array task's shard -----------------------------------------------------
+
+SBATCH = SCRIPT_DIR / "slurm" / "sweep.sbatch"
+
+
+def _sbatch(tmp_path: Path, *args: str, **slurm: str) -> subprocess.CompletedProcess:
+    """The job script as a task would run it, with SLURM's variables and a dgn-am that prints what it got."""
+    fake = tmp_path / "dgn-am"
+    fake.write_text('#!/bin/sh\necho "threads=$OPENBLAS_NUM_THREADS args=$*"\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OPENBLAS_"))}
+    env.update(DGN_AM=str(fake), **{f"SLURM_{k.upper()}": v for k, v in slurm.items()})
+    return subprocess.run(["bash", str(SBATCH), *args], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.mark.parametrize("array, shard", [
+    (dict(array_task_id="2", array_task_min="0", array_task_max="3", array_task_count="4"), "2/4"),
+    (dict(array_task_id="5", array_task_min="1", array_task_max="8", array_task_count="8"), "4/8"),  # --array=1-8
+    (dict(array_task_id="6", array_task_min="0", array_task_max="14", array_task_step="2",
+          array_task_count="8"), "3/8"),  # --array=0-14:2
+    ({}, None),  # not an array: the whole grid
+])
+def test_sbatch_task_runs_its_shard(tmp_path: Path, array: dict, shard: str | None):
+    proc = _sbatch(tmp_path, "--units", "0-9", "--output_dir", "out", cpus_per_task="3", **array)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    expected = "--units 0-9 --output_dir out" + (f" --shard {shard}" if shard else "") + " --quiet"
+    assert line == f"threads=3 args=sweep {expected}", line
+
+
+def test_sbatch_gallery_job_and_threads(tmp_path: Path):
+    # The gallery job may itself run from an array's environment: it takes no shard. One thread by default.
+    proc = _sbatch(tmp_path, "--gallery-only", "--output_dir", "out", array_task_id="1", array_task_min="0",
+                   array_task_max="3", array_task_count="4")
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == (
+        "threads=1 args=sweep --gallery-only --output_dir out --quiet")
+
+
+@pytest.mark.parametrize("args, slurm, says", [
+    (["--units", "1"], dict(array_task_id="3", array_task_min="0", array_task_max="7", array_task_count="3"),
+     "regular range"),  # --array=0,3,7
+    (["--shard", "0/2"], {}, "--shard is set from the array task id"),
+    (["--shard=0/2"], {}, "--shard is set from the array task id"),
+])
+def test_sbatch_refuses_what_it_cannot_shard(tmp_path: Path, args: list[str], slurm: dict, says: str):
+    proc = _sbatch(tmp_path, *args, **slurm)
+    assert proc.returncode == 2 and proc.stdout == "" and says in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_sbatch_help_and_its_directives():
+    text = SBATCH.read_text()
+    directives = [ln for ln in text.splitlines() if ln.startswith("#SBATCH")]
+    assert "#SBATCH --job-name=dgn-am-sweep" in directives
+    body = text.splitlines()
+    # sbatch reads #SBATCH lines only before the first command.
+    first_command = next(i for i, ln in enumerate(body) if ln and not ln.startswith("#"))
+    assert all(body.index(d) < first_command for d in directives)
+    proc = subprocess.run(["bash", str(SBATCH), "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "sbatch --array=0-7" in proc.stdout and "#SBATCH" not in proc.stdout
 
 
 # --- dgn_am.cliargs ---------------------------------------------------------------------------------

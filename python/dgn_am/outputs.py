@@ -141,13 +141,16 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
 
     ``np.savez`` stamps each member with the current time, so two runs with the same result would
     differ in bytes; a fixed time makes a resumed sweep's files the same as an uninterrupted one's.
+    Each member is serialized first and written whole, so its size is known and the zip headers are
+    plain ones: a member streamed with ``force_zip64`` gets headers whose layout changed between
+    Python 3.11 patch releases (the image's Debian 3.11.2 and a 3.11.7 wrote different bytes).
     """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
     return buf.getvalue()
 
 
