@@ -1,83 +1,233 @@
 #!/usr/bin/env python
-"""Time DGN-AM iterations (fc6 generator + CaffeNet to fc8) on random weights of the real architectures.
+"""How fast DGN-AM runs here: fc6 generator + CaffeNet to fc8, on random weights of the real architectures.
 
-    .venv/bin/python scripts/benchmark.py [--iters 20] [--gpu N] [--batch 1] [--weight-grads]
+    .venv/bin/python scripts/benchmark.py [--batches 1,4,16,64] [--workflow-iters 200] [--gpu N]
+                                          [--skip-workflow] [--skip-jobs] [--drift-iters 0]
 
-Prints the median time per iteration and per stage. ``--weight-grads`` times the same nets with
-lr_mult 1, i.e. with the weight gradients that the project's prototxts (lr_mult 0) let Caffe skip.
+Prints, in one run:
+- the time per iteration and per image-iteration at each batch size (each in its own process, so its
+  peak memory is its own), with stock arithmetic and with ``DGN_AM_CAFFE_FAST=1`` (CPU only);
+- this machine's sgemm rate, and the floor it sets (6.7 GFLOP per image-iteration, FACTS §8);
+- example 1's workflow (5 units x N iterations, L2 0.99, lr 8 -> 1e-10, a bound file) as five
+  ``dgn-am synthesize`` processes vs one ``dgn-am sweep --batch 5``, in images per hour;
+- one 2-thread sweep process vs ``--jobs 2`` (two 1-thread workers) on the same runs;
+- the estimated wall time of a 1000-unit fc8 sweep at the best batch;
+- with ``--drift-iters N``: how far batched trajectories drift from runs alone by iteration N.
+Timings are medians; the machine is shared, so compare figures from one run, not across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from dgn_am import caffe_backend as cb
 from dgn_am.cliargs import ArgumentParser
-from dgn_am.codes import random_codes
-from dgn_am.objectives import OneHotObjective, Unit
-from dgn_am.paths import PROTOTXT
+
+ROOT = Path(__file__).resolve().parents[1]
+UNITS = (643, 624, 304, 629, 437)  # example 1 (FACTS §6)
+FLOP_PER_IMAGE_ITERATION = 6.7e9  # the least work an iteration must do (FACTS §8)
+
+
+def _models(folder: Path) -> tuple[Path, Path, Path]:
+    from dgn_am import caffe_backend as cb
+
+    c = cb.save_random_weights(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", 1)
+    g = cb.save_random_weights(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", 2)
+    bound = folder / "bound.txt"  # like act_range/3x/fc6.txt: 4096 integers, mean about 12
+    bound.write_text(" ".join(str(v) for v in np.random.default_rng(0).integers(1, 24, 4096)) + "\n")
+    return c, g, bound
+
+
+def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
+    """Time ``iters`` iterations of one batch (after one warm-up) in this process."""
+    from dgn_am import caffe_backend as cb
+    from dgn_am.algorithm import Settings, optimize
+    from dgn_am.codes import random_codes
+    from dgn_am.objectives import OneHotObjective, Unit
+
+    cb.set_mode(gpu)
+    gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
+    net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
+    gen, target = cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
+    objective = OneHotObjective([Unit((643 + 7 * b) % 1000) for b in range(batch)])
+    code = random_codes(list(range(batch)), 4096)
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick(it: object) -> None:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    optimize(gen, target, objective, code, Settings(iters + 1, 8.0, 1e-10, L2=0.99), tick)
+    per = statistics.median(times[1:])
+    return {"batch": batch, "iteration_s": per, "image_iteration_s": per / batch,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _run_child(batch: int, iters: int, folder: Path, gpu: int | None, fast: bool) -> dict:
+    env = dict(os.environ, DGN_AM_CAFFE_FAST="1" if fast else "0", GLOG_minloglevel="2")
+    args = [sys.executable, __file__, "--child", str(batch), str(iters), str(folder)]
+    args += ["--gpu", str(gpu)] if gpu is not None else []
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def sgemm_rate() -> float:
+    """GFLOP/s of a 4096^3 float32 matrix product, with NumPy's BLAS (median of 5)."""
+    a = np.random.default_rng(0).standard_normal((4096, 4096), dtype=np.float32)
+    a @ a
+    ts = []
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        ts.append(time.perf_counter() - t)
+    return 2 * 4096**3 / statistics.median(ts) / 1e9
+
+
+def _cli(*args: str, threads: int | None = None) -> float:
+    env = dict(os.environ, GLOG_minloglevel="2")
+    if threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dgn_am.cli", *args, "--quiet"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def _common(c: Path, g: Path, bound: Path, iters: int) -> list[str]:
+    return ["--net_weights", str(c), "--generator_weights", str(g), "--n_iters", str(iters), "--L2", "0.99",
+            "--start_lr", "8", "--end_lr", "1e-10", "--bound", str(bound)]
+
+
+def workflow(c: Path, g: Path, bound: Path, iters: int, folder: Path) -> None:
+    one = 0.0
+    for unit in UNITS:
+        one += _cli("synthesize", "--unit", str(unit), *_common(c, g, bound, iters), "--output_dir", str(folder / "a"))
+    units = ",".join(str(u) for u in UNITS)
+    batched = _cli("sweep", "--units", units, *_common(c, g, bound, iters), "--batch", "5", "--output_dir",
+                   str(folder / "b"))
+    print(f"\nexample 1's workflow, 5 units x {iters} iterations:")
+    print(f"  five synthesize processes: {one:7.1f} s = {5 * 3600 / one:7.1f} images/hour")
+    print(f"  one sweep --batch 5:       {batched:7.1f} s = {5 * 3600 / batched:7.1f} images/hour "
+          f"({one / batched:.2f}x)")
+    a = np.load(next((folder / "a").glob("fc8_0643_*.npz")))["image"]
+    b = np.load(next((folder / "b").glob("fc8_0643_*.npz")))["image"]
+    print(f"  unit 643's image, batched vs alone: max |difference| {np.abs(a - b).max():.3g} (0-255 scale)")
+
+
+def jobs(c: Path, g: Path, bound: Path, folder: Path) -> None:
+    units = "0-7"
+    args = ("sweep", "--units", units, *_common(c, g, bound, 10))
+    threaded = [_cli(*args, "--output_dir", str(folder / f"t{k}"), threads=2) for k in range(2)]
+    workers = [_cli(*args, "--jobs", "2", "--output_dir", str(folder / f"w{k}")) for k in range(2)]
+    t, w = statistics.median(threaded), statistics.median(workers)
+    print(f"\n8 runs x 10 iterations, batch 1: one 2-thread process {t:.1f} s, --jobs 2 (1 thread each) {w:.1f} s "
+          f"({t / w:.2f}x)")
+
+
+def drift(folder: Path, iters: int, batch: int = 4) -> None:
+    """Images and activations of a batch vs the same runs alone, at checkpoints up to ``iters``."""
+    from dgn_am import caffe_backend as cb
+    from dgn_am.algorithm import Settings, optimize
+    from dgn_am.codes import random_code
+    from dgn_am.objectives import OneHotObjective, PerSample, Unit
+
+    cb.set_mode(None)
+    gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
+    net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
+    gen, target = cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
+    units = UNITS[:batch]
+    starts = np.concatenate([random_code(0, (1, 4096)) for _ in units])
+    settings = Settings(iters, 8.0, 1e-10, L2=0.99)
+    marks = sorted({1, 2, 5, 10, 20, 50, 100, 200, iters} & set(range(1, iters + 1)))
+
+    def record(objective, start):  # noqa: ANN001, ANN202 - the image fed to the net and the unit's value
+        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        def keep(it) -> None:  # noqa: ANN001
+            if it.index + 1 in marks:
+                seen[it.index + 1] = (it.image.copy(), np.array(it.activations))
+        optimize(gen, target, objective, start, settings, keep)
+        return seen
+
+    together = record(PerSample([OneHotObjective([Unit(u)]) for u in units]), starts)
+    alone = [record(OneHotObjective([Unit(u)]), starts[b : b + 1]) for b, u in enumerate(units)]
+    print(f"\ndrift of a batch of {batch} (units {', '.join(map(str, units))}) from the same runs alone, "
+          f"{iters} iterations:")
+    print(f"{'iteration':>9} {'max |image diff| / image range':>31} {'max rel activation diff':>24}")
+    for n in marks:
+        img = max(float(np.abs(together[n][0][b] - alone[b][n][0][0]).max() / np.ptp(alone[b][n][0][0]))
+                  for b in range(batch))
+        act = max(float(abs(together[n][1][b] - alone[b][n][1][0]) / max(abs(alone[b][n][1][0]), 1e-12))
+                  for b in range(batch))
+        print(f"{n:>9} {img:>31.3g} {act:>24.3g}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=20, help="timed iterations, after two warm-up ones")
+    ap.add_argument("--batches", default="1,4,16,64", help="batch sizes to time (default 1,4,16,64)")
+    ap.add_argument("--workflow-iters", type=int, default=200, help="iterations of the 5-unit workflow")
+    ap.add_argument("--skip-workflow", action="store_true", help="leave out the 5-unit workflow")
+    ap.add_argument("--skip-jobs", action="store_true", help="leave out threads vs worker processes")
+    ap.add_argument("--drift-iters", type=int, default=0, help="also measure batched drift up to N iterations")
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (default: CPU)")
-    ap.add_argument("--batch", type=int, default=1, help="images per iteration")
-    ap.add_argument("--weight-grads", action="store_true", help="time the nets with lr_mult 1")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    if a.iters < 1 or a.batch < 1:
-        ap.error(f"--iters and --batch take whole numbers >= 1, got --iters {a.iters} --batch {a.batch}")
+    if a.child:
+        print(json.dumps(_child(int(a.child[0]), int(a.child[1]), Path(a.child[2]), a.gpu)))
+        return 0
+    try:
+        sizes = [int(b) for b in a.batches.split(",")]
+    except ValueError:
+        ap.error(f"--batches takes whole numbers separated by commas, got {a.batches!r}")
+    if any(b < 1 for b in sizes) or a.workflow_iters < 1 or a.drift_iters < 0:
+        ap.error("--batches, --workflow-iters take whole numbers >= 1 and --drift-iters >= 0")
+
+    from dgn_am import caffe_backend as cb
 
     device = cb.set_mode(a.gpu)
+    info = cb.build_info()
+    print(f"device: {device}; Caffe build {info.get('key')} with patches {', '.join(info.get('patches', []))}")
+    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, cores {os.cpu_count()}")
+    rate = sgemm_rate()
+    floor = FLOP_PER_IMAGE_ITERATION / (rate * 1e9)
+    print(f"sgemm (NumPy, 4096^3): {rate:.0f} GFLOP/s; floor {floor * 1000:.1f} ms per image-iteration")
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        defs = {}
-        for name in ("generator_fc6", "caffenet"):
-            text = (PROTOTXT / f"{name}.prototxt").read_text()
-            if a.weight_grads:
-                text = text.replace("lr_mult: 0", "lr_mult: 1")
-            defs[name] = d / f"{name}.prototxt"
-            defs[name].write_text(text)
-        t0 = time.perf_counter()
-        gw = cb.save_random_weights(defs["generator_fc6"], d / "g.caffemodel", 2)
-        tw = cb.save_random_weights(defs["caffenet"], d / "c.caffemodel", 1)
-        made = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        gen_net, _ = cb.load_net(defs["generator_fc6"], gw)
-        tgt_net, _ = cb.load_net(defs["caffenet"], tw)
-        loaded = time.perf_counter() - t0
-
-    gen, tgt = cb.CaffeGenerator(gen_net), cb.CaffeTarget(tgt_net, "fc8")
-    objective = OneHotObjective([Unit(643 + b) for b in range(a.batch)])
-    code = random_codes(list(range(a.batch)), 4096).astype(np.float32)
-    stages: dict[str, list[float]] = {"generator forward": [], "target forward+backward": [],
-                                      "generator backward": [], "iteration": []}
-    for i in range(a.iters + 2):  # two warm-up iterations are not counted
-        t0 = time.perf_counter()
-        x0 = gen.generate(code)
-        t1 = time.perf_counter()
-        crop = x0[:, :, 14:241, 14:241].copy()
-        _, g = tgt.activation_gradient(crop, objective)
-        t2 = time.perf_counter()
-        gen.code_gradient(np.zeros_like(x0) + 1e-3)
-        t3 = time.perf_counter()
-        if i >= 2:
-            stages["generator forward"].append(t1 - t0)
-            stages["target forward+backward"].append(t2 - t1)
-            stages["generator backward"].append(t3 - t2)
-            stages["iteration"].append(t3 - t0)
-    print(f"device: {device}; batch {a.batch}; weight gradients: {'on' if a.weight_grads else 'skipped'}")
-    print(f"made random caffemodels in {made:.1f} s; checked and loaded both nets in {loaded:.1f} s")
-    for name, ts in stages.items():
-        print(f"{name:>24}: median {statistics.median(ts) * 1000:7.1f} ms over {len(ts)} iterations")
+        folder = Path(tmp)
+        c, g, bound = _models(folder)
+        print(f"\n{'batch':>5} {'arithmetic':>10} {'s/iteration':>12} {'s/image-it':>11} {'x floor':>8} "
+              f"{'peak MB':>8}")
+        best = None
+        for fast in ([False] if a.gpu is not None else [False, True]):
+            for b in sizes:
+                iters = max(3, int(12 / b**0.5))
+                r = _run_child(b, iters, folder, a.gpu, fast)
+                best = r if best is None or r["image_iteration_s"] < best["image_iteration_s"] else best
+                print(f"{b:>5} {'fast' if fast else 'stock':>10} {r['iteration_s']:>12.3f} "
+                      f"{r['image_iteration_s']:>11.4f} {r['image_iteration_s'] / floor:>8.2f} {r['peak_mb']:>8.0f}")
+        assert best is not None
+        hours = 1000 * 200 * best["image_iteration_s"] / 3600
+        print(f"\n1000-unit fc8 sweep x 200 iterations at batch {best['batch']}: about {hours:.1f} h of wall time "
+              f"({best['image_iteration_s']:.4f} s per image-iteration)")
+        if not a.skip_workflow and a.gpu is None:
+            workflow(c, g, bound, a.workflow_iters, folder)
+        if not a.skip_jobs and a.gpu is None:
+            jobs(c, g, bound, folder)
+        if a.drift_iters:
+            drift(folder, a.drift_iters)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -52,12 +52,17 @@ class Target(Protocol):
 
 @dataclass
 class Settings:
-    """The act_max.py hyperparameters. ``upper_bound`` (length C, float64) enables per-unit clipping."""
+    """The act_max.py hyperparameters. ``upper_bound`` (float64) enables per-unit clipping.
+
+    A batch of runs shares the iteration count and the learning-rate schedule (every sample takes its
+    step at the same ``lr``); its decay and bounds may differ per sample: ``L2`` one value or one per
+    sample, ``upper_bound`` length C or B x C.
+    """
 
     n_iters: int
     start_lr: float
     end_lr: float
-    L2: float = 1.0
+    L2: float | np.ndarray = 1.0
     clip: bool = False
     upper_bound: np.ndarray | None = None
 
@@ -133,12 +138,20 @@ def constrain(code: np.ndarray, settings: Settings) -> np.ndarray:
     if settings.clip:
         out = np.clip(code, -1, 1)
     elif settings.upper_bound is not None:
-        upper = np.asarray(settings.upper_bound, dtype=np.float64).reshape(1, -1)
+        upper = np.asarray(settings.upper_bound, dtype=np.float64)
+        upper = upper.reshape(1, -1) if upper.ndim == 1 else upper
         out = np.minimum(np.maximum(code, np.zeros(upper.shape)), upper)
     else:
         out = code.copy()
-    if 0 < settings.L2 < 1:
-        out *= settings.L2
+    decay = np.asarray(settings.L2, dtype=np.float64)
+    if decay.ndim == 0:
+        if 0 < decay < 1:
+            out *= float(decay)
+    else:
+        # Per sample, with the scalar's arithmetic: a Python float meets a float32 code as float32
+        # (rounded to float32 first) and a float64 (bounded) code as float64; 1.0 leaves a row unchanged.
+        factor = np.where((decay > 0) & (decay < 1), decay, 1.0).astype(out.dtype)
+        out *= factor.reshape(-1, 1)
     return out.astype(np.float32)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from . import cache as disk_cache
 from .errors import InputError, read_input
 from .outputs import write_atomic
 
@@ -30,10 +31,15 @@ def sha256_file(path: Path) -> str:
 
 @cache
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    identity = disk_cache.file_identity(Path(path))  # across processes: a 233 MB caffemodel takes 0.2 s to hash
+    known = disk_cache.get("sha256", identity)
+    if isinstance(known, str):
+        return known
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
+    disk_cache.put("sha256", identity, h.hexdigest())
     return h.hexdigest()
 
 
@@ -55,8 +61,12 @@ def _plain(value: Any) -> Any:
 
 
 def build(parameters: dict[str, Any], models: dict[str, dict[str, str]], caffe_build: dict[str, Any], device: str,
-          results: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
-    """Everything needed to rerun and to judge a result, in one JSON-ready dict."""
+          results: dict[str, Any], wall_seconds: float, batch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything needed to rerun and to judge a result, in one JSON-ready dict.
+
+    ``batch``: the pass the run shared with others (its size, this run's position, the fast-math switch),
+    which decides its arithmetic: only a batch of one on stock Caffe is the released algorithm's, bit for bit.
+    """
     return {
         "tool": "dgn-am",
         "version": __version__,
@@ -69,6 +79,7 @@ def build(parameters: dict[str, Any], models: dict[str, dict[str, str]], caffe_b
         "numpy": np.__version__,
         "argv": sys.argv[1:],
         "wall_seconds": round(wall_seconds, 3),
+        "batch": _plain(batch or {"size": 1, "position": 0}),
         "results": _plain(results),
     }
 

@@ -96,3 +96,21 @@ class PairObjective(Objective):
             _mark(diff, self.first.index(b, blob.ndim), 1.0 - self.gamma * s)
             _mark(diff, self.second.index(b, blob.ndim), 1.0 + self.gamma * s)
         return diff
+
+
+class PerSample(Objective):
+    """A batch of runs, each with its own objective: sample ``b`` is scored by ``objectives[b]`` alone.
+
+    Each objective sees its sample as a batch of one, so a run computes exactly what it would alone.
+    """
+
+    def __init__(self, objectives: Sequence[Objective]) -> None:
+        if not objectives:
+            raise ValueError("at least one objective")
+        self.objectives = list(objectives)
+
+    def values(self, blob: np.ndarray) -> np.ndarray:
+        return np.concatenate([o.values(blob[b : b + 1]) for b, o in enumerate(self.objectives)])
+
+    def gradient(self, blob: np.ndarray) -> np.ndarray:
+        return np.concatenate([o.gradient(blob[b : b + 1]) for b, o in enumerate(self.objectives)])

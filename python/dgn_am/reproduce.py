@@ -20,7 +20,7 @@ from .algorithm import Iteration
 from .images import to_display
 from .outputs import check_destination, ensure_writable_dir, npz_bytes, write_atomic
 from .releases import Release, labels_for, models_for
-from .synthesize import Models, Outcome, Run, Session, model_records, validate
+from .synthesize import Models, Outcome, Run, Session, batches, check_value, model_records, validate
 
 
 @dataclass
@@ -120,17 +120,20 @@ def run_release(
     progress: Callable[[int, Iteration], None] | None = None,
     n_iters: int | None = None,
     overwrite: bool = False,
+    batch: int = 1,
 ) -> Reproduction:
     """Run every panel of ``release`` in one session and write the labelled montage beside them.
 
     Resumable like a sweep: a panel already made with the same settings and model files is read back
     instead of run again (and when every panel is, the nets are not even loaded).
-    ``progress(panel_index, iteration)`` is called after each iteration of each panel.
+    ``progress(panel_index, iteration)`` is called after each iteration of each panel (of a batch's first
+    panel when ``batch`` > 1 panels share each pass; the default 1 keeps the released arithmetic).
     """
     models = models or models_for(release, gpu)
     runs = release.runs(output_dir / release.name, n_iters)
     for run in runs:
         validate(run)
+    check_value("batch", batch)
     labels = labels_for(release)  # a damaged label list fails before anything runs
     ensure_writable_dir(output_dir)
     path = output_dir / f"{release.name}.jpg"
@@ -147,23 +150,26 @@ def run_release(
                 session.check(run, overwrite)  # every panel is checked before the first one runs
     device = session.device if session is not None else _device_of(outcomes)
     frames: list[np.ndarray] = []
-    for k, run in enumerate(runs):
-        if outcomes[k] is not None:
-            if release.every_iteration:
-                with np.load(_frames_path(run)) as z:
-                    frames.extend(z["frames"])
-            continue
+    if release.every_iteration and outcomes[0] is not None:
+        with np.load(_frames_path(runs[0])) as z:
+            frames.extend(z["frames"])
+    pending = [k for k, o in enumerate(outcomes) if o is None]
+    for group in ([pending[i] for i in ks] for ks in batches([runs[k] for k in pending], batch)):
 
-        def on_iteration(it: Iteration, k: int = k) -> None:
-            if release.every_iteration:
+        def on_iteration(it: Iteration, k: int = group[0]) -> None:
+            if release.every_iteration:  # one panel: every iteration of it is a tile
                 frames.append(it.stepped[0].copy())  # act_max.py's debug frame
             if progress is not None:
                 progress(k, it)
 
         assert session is not None
-        outcomes[k] = session.run(run, on_iteration, overwrite=overwrite)
+        made = session.run_batch([runs[k] for k in group], on_iteration, overwrite=overwrite)
+        for k, result in zip(group, made, strict=True):
+            if isinstance(result, Exception):
+                raise result
+            outcomes[k] = result
         if release.every_iteration:
-            write_atomic(_frames_path(run), npz_bytes(frames=np.stack(frames).astype(np.float32)))
+            write_atomic(_frames_path(runs[0]), npz_bytes(frames=np.stack(frames).astype(np.float32)))
     done = [o for o in outcomes if o is not None]
 
     if release.every_iteration:

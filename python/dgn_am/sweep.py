@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from difflib import get_close_matches
@@ -32,7 +33,9 @@ from typing import Any
 
 from . import gallery, manifest, paths
 from .algorithm import Iteration
+from .caffe_backend import CaffeTarget
 from .errors import InputError, read_input
+from .objectives import PerSample
 from .outputs import ensure_writable_dir
 from .synthesize import (
     OPT_LAYERS,
@@ -41,8 +44,8 @@ from .synthesize import (
     Run,
     RunBusy,
     RunConflict,
-    RunFailed,
     Session,
+    batches,
     check_value,
     model_records,
     validate,
@@ -344,6 +347,51 @@ class Summary:
     gallery: Path
     busy: list[Run] = field(default_factory=list)  # another process was making them: left to it
     failed: list[tuple[Run, str]] = field(default_factory=list)  # ended in NaN or Inf: no result written
+    saving: Saving | None = None  # what batching would have saved (``estimate``)
+
+
+@dataclass(frozen=True)
+class Saving:
+    """Seconds per image-iteration alone and in a batch of ``batch``, timed on the sweep's own nets."""
+
+    batch: int
+    alone: float
+    batched: float
+    image_iterations: int  # what this sweep ran: its runs' iterations, summed
+
+    def seconds(self, batched: bool) -> float:
+        return self.image_iterations * (self.batched if batched else self.alone)
+
+
+#: Image-iterations timed per measurement of ``estimate`` (after one warm-up iteration).
+ESTIMATE_ITERATIONS = 2
+
+
+def estimate(session: Session, runs: list[Run], batch: int = 16) -> Saving | None:
+    """Time a few iterations alone and in a batch on ``session``'s nets, to tell what ``--batch`` would save.
+
+    Nothing is written; the codes are random. None when no two of ``runs`` could share a pass.
+    """
+    groups = batches(runs, batch)
+    largest = max((len(g) for g in groups), default=0)
+    if largest < 2:
+        return None
+    from .algorithm import Settings, optimize
+    from .codes import random_codes
+
+    size = min(batch, largest)
+    first = runs[groups[0][0]]
+    objective, _, _, end, _ = session.check_inputs(first)
+    target = CaffeTarget(session.net, first.act_layer, end)
+    per: list[float] = []
+    for b in (1, size):
+        stamps: list[float] = []
+        starts = random_codes(list(range(b)), session.code_size)
+        optimize(session.generator, target, PerSample([objective] * b), starts,
+                 Settings(ESTIMATE_ITERATIONS + 1, first.start_lr, first.end_lr),
+                 lambda it, stamps=stamps: stamps.append(time.perf_counter()))
+        per.append((stamps[-1] - stamps[0]) / ESTIMATE_ITERATIONS / b)
+    return Saving(size, per[0], per[1], sum(r.n_iters for r in runs))
 
 
 def check_files(p: Plan) -> None:
@@ -381,14 +429,22 @@ def _check_all(session: Session, p: Plan, todo: list[Run], overwrite: bool) -> l
 
 
 def run(p: Plan, shard: Shard = Shard(), progress: Callable[[Event], None] | None = None,
-        overwrite: bool = False) -> Summary:
+        overwrite: bool = False, batch: int = 1, checked: Callable[[], bool] | None = None,
+        write_gallery: bool = True, estimate_saving: bool = False) -> Summary:
     """Run this shard's unfinished jobs in one session, then rewrite the gallery from what is on disk.
 
     Every job of the whole grid is checked against the nets before the first one writes anything, so a
     bad unit fails every shard the same way; so is every output of this shard (a different run under
     the same name is refused unless ``overwrite``). When nothing is left to do, the nets are not even
-    loaded. A run that ends in NaN is reported and the sweep goes on with the others.
+    loaded. A run that ends in NaN is reported and the sweep goes on with the others. ``batch``: up to
+    that many compatible runs share each forward/backward pass (``Session.run_batch``).
+
+    ``checked`` is called once everything is checked and before anything is written; if it returns
+    False nothing is run (``workers`` uses it so that no worker writes until every worker's checks
+    passed). ``write_gallery``: rewrite the gallery at the end (a worker leaves it to its parent).
+    ``estimate_saving``: at batch 1, time what batching would save (``estimate``, a few seconds).
     """
+    check_value("batch", batch)
     check_files(p)
     ensure_writable_dir(p.output_dir)
     mine = shard.take(p.jobs)
@@ -397,35 +453,40 @@ def run(p: Plan, shard: Shard = Shard(), progress: Callable[[Event], None] | Non
     todo = [r for r in mine if r not in done]
     session = Session(p.models) if todo else None
     replaced = _check_all(session, p, todo, overwrite) if session is not None else []
+    if checked is not None and not checked():
+        return Summary(len(p.jobs), shard, [], [], replaced, p.output_dir / gallery.INDEX)
+    saving = estimate(session, todo) if estimate_saving and batch == 1 and session is not None else None
+    position = {job: k for k, job in enumerate(mine)}
 
-    def emit(event: Event) -> None:
+    def emit(kind: str, job: Run, **kw: Any) -> None:
         if progress is not None:
-            progress(event)
+            progress(Event(kind, position[job], len(mine), job, **kw))
 
-    summary = Summary(len(p.jobs), shard, [], [], replaced, p.output_dir / gallery.INDEX)
-    for k, job in enumerate(mine):
+    summary = Summary(len(p.jobs), shard, [], [], replaced, p.output_dir / gallery.INDEX, saving=saving)
+    for job in mine:
         if job in done:
             summary.skipped.append(job)
-            emit(Event("skipped", k, len(mine), job))
-            continue
+            emit("skipped", job)
+    for group in ([todo[k] for k in ks] for ks in batches(todo, batch)):
         assert session is not None
-        emit(Event("started", k, len(mine), job))
-        try:
-            outcome = session.run(job, lambda it, k=k, job=job: emit(Event("iteration", k, len(mine), job, it)),
-                                  overwrite=overwrite, resume=True)
-        except RunBusy:
-            summary.busy.append(job)
-            emit(Event("busy", k, len(mine), job))
-            continue
-        except RunFailed as exc:
-            summary.failed.append((job, str(exc)))
-            emit(Event("failed", k, len(mine), job, error=str(exc)))
-            continue
-        if outcome is None:  # another process finished it after this one looked
-            summary.skipped.append(job)
-            emit(Event("skipped", k, len(mine), job))
-            continue
-        summary.ran.append(job)
-        emit(Event("finished", k, len(mine), job, outcome=outcome))
-    summary.gallery = gallery.write(p.output_dir)
+        for job in group:
+            emit("started", job)
+        lead = group[0]
+        results = session.run_batch(group, lambda it, lead=lead: emit("iteration", lead, iteration=it),
+                                    overwrite=overwrite, resume=True)
+        for job, result in zip(group, results, strict=True):
+            if isinstance(result, RunBusy):
+                summary.busy.append(job)
+                emit("busy", job)
+            elif isinstance(result, InputError):  # RunFailed: NaN or Inf, nothing written
+                summary.failed.append((job, str(result)))
+                emit("failed", job, error=str(result))
+            elif result is None:  # another process finished it after this one looked
+                summary.skipped.append(job)
+                emit("skipped", job)
+            else:
+                summary.ran.append(job)
+                emit("finished", job, outcome=result)
+    if write_gallery:
+        summary.gallery = gallery.write(p.output_dir)
     return summary

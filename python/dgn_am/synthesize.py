@@ -11,11 +11,12 @@ at once (``locks``); the manifest goes last, so a run without one is unfinished 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .netinfo import (
     image_input_size,
     receptive_field,
 )
-from .objectives import Objective, OneHotObjective, PairObjective, Unit
+from .objectives import Objective, OneHotObjective, PairObjective, PerSample, Unit
 from .outputs import (
     check_destination,
     encode_image,
@@ -55,6 +56,8 @@ from .outputs import (
 OPT_LAYERS = ("fc6", "fc7", "pool5")
 #: Far more iterations than any published run (200); a typo such as 10**12 would run for centuries.
 MAX_ITERS = 100_000
+#: The most runs one forward/backward pass may hold; past a few dozen a CPU gains nothing (scripts/benchmark.py).
+MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,11 @@ class Run:
 def check_value(key: str, value: Any, label: str | None = None) -> None:
     """One setting of a run is in its allowed range, or an InputError naming it (as ``label``) and the range."""
     name = label or f"--{key}"
-    if key in ("unit", "unit2", "x", "y", "xy", "seed", "n_iters"):
+    if key in ("unit", "unit2", "x", "y", "xy", "seed", "n_iters", "batch"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"{name} must be a whole number, got {value!r}")
+        if key == "batch" and not 1 <= value <= MAX_BATCH:
+            raise InputError(f"{name} must be between 1 and {MAX_BATCH} (runs sharing one pass), got {value}")
         if key == "n_iters" and not 1 <= value <= MAX_ITERS:
             raise InputError(f"{name} must be between 1 and {MAX_ITERS:,}, got {value}")
         if key == "seed" and not 0 <= value < 2**32:
@@ -316,66 +321,151 @@ class Session:
         ``resume``: if the run turns out to be finished once the lock is held (another process made it
         meanwhile), return None instead of making it again.
         """
-        prepared = self.check(run, overwrite)
-        try:
-            with locks.exclusive(locks.run_lock(run.output_dir, run.stem()), wait=False):
-                if resume and manifest.finished(prepared.paths["json"], asdict(run), prepared.models):
-                    return None
-                _check_not_another_run(prepared, overwrite)  # another process may have written it meanwhile
-                return self._make(prepared, progress)
-        except locks.Busy:
-            raise RunBusy(f"another dgn-am process is making {run.stem()} in {run.output_dir} right now") from None
+        result = self.run_batch([run], progress, overwrite, resume)[0]
+        if isinstance(result, InputError):
+            raise result
+        return result
 
-    def _make(self, p: Prepared, progress: Callable[[Iteration], None] | None) -> Outcome:
-        run = p.run
-        started = time.perf_counter()
-        _clear_previous(p)
+    def run_batch(self, runs: Sequence[Run], progress: Callable[[Iteration], None] | None = None,
+                  overwrite: bool = False, resume: bool = False) -> list[Outcome | InputError | None]:
+        """Make several compatible runs (``batch_key``) in one forward/backward pass per iteration.
+
+        Each run stays its own: checked, locked, resumed, written and recorded as if it ran alone, and
+        what happens to one (another process holds it: ``RunBusy``; NaN: ``RunFailed``) is returned in
+        its place without stopping the others. A batch of one is exactly ``run``'s arithmetic; a larger
+        batch agrees with it to float32 rounding at the first iteration (README: batching and numerics).
+        """
+        check_value("batch", len(runs), "a batch's size")
+        if len({batch_key(r) for r in runs}) > 1:
+            raise ValueError("runs of one batch must share nets, layers, iterations and schedule")
+        prepared = [self.check(r, overwrite) for r in runs]
+        results: list[Outcome | InputError | None] = [None] * len(runs)
+        with contextlib.ExitStack() as held:
+            todo = []
+            for k, p in enumerate(prepared):
+                run = p.run
+                try:
+                    held.enter_context(locks.exclusive(locks.run_lock(run.output_dir, run.stem()), wait=False))
+                except locks.Busy:
+                    results[k] = RunBusy(f"another dgn-am process is making {run.stem()} in {run.output_dir} "
+                                         "right now")
+                    continue
+                if resume and manifest.finished(p.paths["json"], asdict(run), p.models):
+                    continue
+                _check_not_another_run(p, overwrite)  # another process may have written it meanwhile
+                todo.append(k)
+            if todo:
+                for k, out in zip(todo, self._make([prepared[k] for k in todo], progress), strict=True):
+                    results[k] = out
+        return results
+
+    def _start(self, p: Prepared) -> np.ndarray:
         if p.rgb is not None:
-            start = _encode_start(self.encoder(), run.opt_layer, p.rgb, self.code_shape)
-        else:
-            start = random_code(run.seed, (1, self.code_size))
+            return _encode_start(self.encoder(), p.run.opt_layer, p.rgb, self.code_shape).reshape(1, self.code_size)
+        return random_code(p.run.seed, (1, self.code_size)).reshape(1, self.code_size)
 
-        # Debug frames go to a hidden folder that replaces the visible one only when the run succeeded.
-        frames = run.output_dir / f".{run.stem()}_debug.partial" if run.debug else None
-        if frames is not None:
-            shutil.rmtree(frames, ignore_errors=True)
-            frames.mkdir()
+    def _make(self, ps: list[Prepared], progress: Callable[[Iteration], None] | None) -> list[Outcome | RunFailed]:
+        first = ps[0].run
+        started = time.perf_counter()
+        for p in ps:
+            _clear_previous(p)
+        start = np.concatenate([self._start(p) for p in ps])
+
+        # Debug frames go to hidden folders that replace the visible ones only when a run succeeded.
+        frames = [p.run.output_dir / f".{p.run.stem()}_debug.partial" if p.run.debug else None for p in ps]
+        for folder in frames:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
 
         def on_iteration(it: Iteration) -> None:
-            if frames is not None:
-                # act_max.py's debug frames: each iteration's image after the image step
-                write_atomic(frames / f"{str(it.index).zfill(3)}.jpg", encode_image(it.stepped[0], "JPEG"))
+            for b, folder in enumerate(frames):
+                if folder is not None:
+                    # act_max.py's debug frames: each iteration's image after the image step
+                    write_atomic(folder / f"{str(it.index).zfill(3)}.jpg", encode_image(it.stepped[b], "JPEG"))
             if progress is not None:
                 progress(it)
 
-        settings = Settings(run.n_iters, run.start_lr, run.end_lr, run.L2, run.clip, p.bounds)
-        target = cb.CaffeTarget(self.net, run.act_layer, p.end_layer)
+        if len(ps) == 1:  # the released loop's own scalars, untouched
+            p = ps[0]
+            settings = Settings(first.n_iters, first.start_lr, first.end_lr, first.L2, first.clip, p.bounds)
+            objective = p.objective
+        else:
+            bounds = None if ps[0].bounds is None else np.stack([p.bounds for p in ps])
+            settings = Settings(first.n_iters, first.start_lr, first.end_lr, np.array([p.run.L2 for p in ps]),
+                                first.clip, bounds)
+            objective = PerSample([p.objective for p in ps])
+        target = cb.CaffeTarget(self.net, first.act_layer, ps[0].end_layer)
+        out: list[Outcome | RunFailed] = []
         try:
-            result = optimize(self.generator, target, p.objective, start.reshape(1, self.code_size), settings,
-                              on_iteration)
-            stop = result.stops[0]
-            if stop is not None and stop.failed:
-                raise RunFailed(f"{run.stem()} failed at iteration {stop.iteration + 1} of {run.n_iters}: "
-                                f"{stop.reason}; no result was written")
-            if frames is not None:  # and, as frame n_iters, the saved result itself
-                write_atomic(frames / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[0], "JPEG"))
-                _replace_folder(frames, run.frames_dir())
+            result = optimize(self.generator, target, objective, start, settings, on_iteration)
+            seconds = time.perf_counter() - started
+            fast = cb.fast_math()
+            for b, (p, folder) in enumerate(zip(ps, frames, strict=True)):
+                run, stop = p.run, result.stops[b]
+                if stop is not None and stop.failed:
+                    out.append(RunFailed(f"{run.stem()} failed at iteration {stop.iteration + 1} of {run.n_iters}: "
+                                         f"{stop.reason}; no result was written"))
+                    continue
+                if folder is not None:  # and, as frame n_iters, the saved result itself
+                    write_atomic(folder / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[b], "JPEG"))
+                    _replace_folder(folder, run.frames_dir())
+                ran = result.iterations if stop is None else stop.iteration + 1
+                batch = {"size": len(ps), "position": b, "fast_math": fast}
+                out.append(self._write(p, result.code[b : b + 1], result.image[b : b + 1],
+                                       result.activations[b, :ran], stop, seconds, batch))
         finally:
-            if frames is not None:
-                shutil.rmtree(frames, ignore_errors=True)
-        paths = save_result(run.output_dir, run.stem(), result.code, result.image, result.activations[0],
-                            p.receptive_field)
-        stopped = None if stop is None else {"iteration": stop.iteration, "iterations_run": result.iterations,
+            for folder in frames:
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return out
+
+    def _write(self, p: Prepared, code: np.ndarray, image: np.ndarray, activations: np.ndarray, stop: Stop | None,
+               seconds: float, batch: dict[str, Any]) -> Outcome:
+        """One run's files, then its manifest last."""
+        run = p.run
+        paths = save_result(run.output_dir, run.stem(), code, image, activations, p.receptive_field)
+        stopped = None if stop is None else {"iteration": stop.iteration, "iterations_run": len(activations),
                                              "of": run.n_iters, "reason": stop.reason}
-        results = {"outputs": {k: v.name for k, v in paths.items()}, "iterations": result.iterations,
-                   "final_activation": float(result.activations[0, -1]), "receptive_field": p.receptive_field,
+        results = {"outputs": {k: v.name for k, v in paths.items()}, "iterations": len(activations),
+                   "final_activation": float(activations[-1]), "receptive_field": p.receptive_field,
                    "stopped_early": stopped}
         paths["json"] = p.paths["json"]
-        record = manifest.build(asdict(run), p.models, cb.build_info(), self.device, results,
-                                time.perf_counter() - started)
+        record = manifest.build(asdict(run), p.models, cb.build_info(), self.device, results, seconds, batch)
         manifest.write(paths["json"], record)
-        return Outcome(paths, result.activations[0], result.iterations, self.device, p.receptive_field, stop)
+        return Outcome(paths, activations, len(activations), self.device, p.receptive_field, stop)
 
+
+def batch_key(run: Run) -> tuple:
+    """What runs must share to run in one batch: everything but the unit(s), seed, L2, bound values and folder.
+
+    One pass runs one target net to one layer, one generator, and one learning rate per iteration.
+    """
+    return (run.n_iters, run.start_lr, run.end_lr, run.opt_layer, run.act_layer, run.clip, run.bound is None,
+            run.init_file)
+
+
+
+def batches(runs: Sequence[Run], size: int) -> list[list[int]]:
+    """The positions of ``runs``, in groups of at most ``size`` that can share a pass (``batch_key``).
+
+    A group starts at the first run not yet placed and takes the next compatible ones after it, so with
+    ``size`` 1 the order is the runs' own, and a shard's batches hold only that shard's runs.
+    """
+    placed: set[int] = set()
+    out: list[list[int]] = []
+    for i, run in enumerate(runs):
+        if i in placed:
+            continue
+        key, group = batch_key(run), [i]
+        for j in range(i + 1, len(runs)):
+            if len(group) == size:
+                break
+            if j not in placed and batch_key(runs[j]) == key:
+                group.append(j)
+        placed.update(group)
+        out.append(group)
+    return out
 
 def _check_not_another_run(p: Prepared, overwrite: bool) -> None:
     """Refuse to write over a different run that has the same released file name, unless ``overwrite``."""

@@ -29,7 +29,7 @@ from ..algorithm import Iteration
 from ..errors import InputError, read_input
 from ..images import to_display
 from ..outputs import check_destination, ensure_writable_dir
-from ..synthesize import Models, Run, Session, validate
+from ..synthesize import Models, Run, Session, batches, check_value, validate
 from . import data, evaluate, solvers
 
 #: How to regenerate the shipped files, for the error a missing one gets.
@@ -155,8 +155,10 @@ def class_runs(settings: DemoSettings, files: MiniFiles, output_dir: Path, n_cla
 
 def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSettings,
                        progress: Progress | None = None, overwrite: bool = False,
-                       before: Callable[[], None] | None = None) -> tuple[list[ClassResult], str]:
+                       before: Callable[[], None] | None = None, batch: int = 1) -> tuple[list[ClassResult], str]:
     """One DGN-AM run per class of E's fc8, each written (image, npz, manifest) into ``output_dir``.
+
+    ``batch``: that many classes share each forward/backward pass (1, the default, runs each alone).
 
     Every run is checked before the first one writes; ``before`` is called then, for the caller's own
     checks (the demo's evaluation models), so that nothing is written when any of them fails.
@@ -172,13 +174,16 @@ def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSetting
     if before is not None:
         before()
     results = []
-    for unit, run in enumerate(runs):
-        hook = None if progress is None else (lambda it, u=unit: progress(u, n_classes, it))
-        out = session.run(run, hook, overwrite=overwrite)
-        assert out is not None  # only resume=True returns None
-        with np.load(out.paths["npz"]) as saved:
-            image = saved["image"].copy()
-        results.append(ClassResult(unit, names[unit], float(out.activations[-1]), image, out.paths["png"]))
+    for group in batches(runs, batch):
+        hook = None if progress is None else (lambda it, u=group[0]: progress(u, n_classes, it))
+        made = session.run_batch([runs[u] for u in group], hook, overwrite=overwrite)
+        for unit, out in zip(group, made, strict=True):
+            if isinstance(out, Exception):
+                raise out
+            assert out is not None  # only resume=True returns None
+            with np.load(out.paths["npz"]) as saved:
+                image = saved["image"].copy()
+            results.append(ClassResult(unit, names[unit], float(out.activations[-1]), image, out.paths["png"]))
     return results, session.device
 
 
@@ -224,7 +229,7 @@ def evaluate_classes(files: MiniFiles, classes: list[ClassResult], heldout_per_c
 
 def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: bool = False,
              progress: Progress | None = None, files: MiniFiles | None = None,
-             overwrite: bool = False) -> DemoResult:
+             overwrite: bool = False, batch: int = 1) -> DemoResult:
     """The whole demo: synthesize every class, write the montage and the gallery, optionally evaluate.
 
     Everything it needs is checked before the first file is written: the settings, the model files
@@ -233,6 +238,7 @@ def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: 
     settings = settings or DemoSettings()
     files = files or MiniFiles.default()
     validate(class_runs(settings, files, Path(output_dir), 1)[0])
+    check_value("batch", batch)
     files.check(evaluate_)
     output_dir = ensure_writable_dir(Path(output_dir))
     for name in (MONTAGE_NAME, gallery.INDEX):
@@ -243,7 +249,7 @@ def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: 
             cb.check_model(*files.classifier)
 
     started = time.perf_counter()
-    classes, device = synthesize_classes(files, output_dir, settings, progress, overwrite, check_judge)
+    classes, device = synthesize_classes(files, output_dir, settings, progress, overwrite, check_judge, batch)
     path = write_montage(classes, output_dir / MONTAGE_NAME)
     page = gallery.write(output_dir, "DGN-AM on the miniature model (dgn-am demo)")
     evaluation = evaluate_classes(files, classes) if evaluate_ else None
