@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/benchmark.py [--batches 1,4,16,64] [--workflow-iters 200] [--gpu N]
                                           [--skip-workflow] [--skip-jobs] [--drift-iters 0]
+                                          [--drift-batch 4] [--drift-only]
 
 Prints, in one run:
 - the time per iteration and per image-iteration at each batch size (each in its own process, so its
@@ -136,8 +137,8 @@ def jobs(c: Path, g: Path, bound: Path, folder: Path) -> None:
           f"({t / w:.2f}x)")
 
 
-def drift(folder: Path, iters: int, batch: int = 4) -> None:
-    """Images and activations of a batch vs the same runs alone, at checkpoints up to ``iters``."""
+def drift(folder: Path, iters: int, batch: int = 4, compared: int = 4) -> None:
+    """Images and activations of a batch vs the same runs alone (its first ``compared``), up to ``iters``."""
     from dgn_am import caffe_backend as cb
     from dgn_am.algorithm import Settings, optimize
     from dgn_am.codes import random_code
@@ -147,8 +148,9 @@ def drift(folder: Path, iters: int, batch: int = 4) -> None:
     gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
     net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
     gen, target = cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
-    units = UNITS[:batch]
-    starts = np.concatenate([random_code(0, (1, 4096)) for _ in units])
+    units = [UNITS[b] if b < len(UNITS) else (7 * b) % 1000 for b in range(batch)]
+    starts = np.concatenate([random_code(b // len(UNITS), (1, 4096)) for b in range(batch)])
+    compared = min(compared, batch)
     settings = Settings(iters, 8.0, 1e-10, L2=0.99)
     marks = sorted({1, 2, 5, 10, 20, 50, 100, 200, iters} & set(range(1, iters + 1)))
 
@@ -162,15 +164,15 @@ def drift(folder: Path, iters: int, batch: int = 4) -> None:
         return seen
 
     together = record(PerSample([OneHotObjective([Unit(u)]) for u in units]), starts)
-    alone = [record(OneHotObjective([Unit(u)]), starts[b : b + 1]) for b, u in enumerate(units)]
-    print(f"\ndrift of a batch of {batch} (units {', '.join(map(str, units))}) from the same runs alone, "
-          f"{iters} iterations:")
+    alone = [record(OneHotObjective([Unit(u)]), starts[b : b + 1]) for b, u in enumerate(units[:compared])]
+    print(f"\ndrift of a batch of {batch} (units {', '.join(map(str, units))}) from its first {compared} runs "
+          f"alone, {iters} iterations, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}:")
     print(f"{'iteration':>9} {'max |image diff| / image range':>31} {'max rel activation diff':>24}")
     for n in marks:
         img = max(float(np.abs(together[n][0][b] - alone[b][n][0][0]).max() / np.ptp(alone[b][n][0][0]))
-                  for b in range(batch))
+                  for b in range(compared))
         act = max(float(abs(together[n][1][b] - alone[b][n][1][0]) / max(abs(alone[b][n][1][0]), 1e-12))
-                  for b in range(batch))
+                  for b in range(compared))
         print(f"{n:>9} {img:>31.3g} {act:>24.3g}")
 
 
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-workflow", action="store_true", help="leave out the 5-unit workflow")
     ap.add_argument("--skip-jobs", action="store_true", help="leave out threads vs worker processes")
     ap.add_argument("--drift-iters", type=int, default=0, help="also measure batched drift up to N iterations")
+    ap.add_argument("--drift-batch", type=int, default=4, help="the batch whose drift is measured (default 4)")
+    ap.add_argument("--drift-only", action="store_true", help="only measure the drift")
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (default: CPU)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(b) for b in a.batches.split(",")]
     except ValueError:
         ap.error(f"--batches takes whole numbers separated by commas, got {a.batches!r}")
-    if any(b < 1 for b in sizes) or a.workflow_iters < 1 or a.drift_iters < 0:
+    if any(b < 1 for b in sizes) or a.workflow_iters < 1 or a.drift_iters < 0 or a.drift_batch < 1:
         ap.error("--batches, --workflow-iters take whole numbers >= 1 and --drift-iters >= 0")
 
     from dgn_am import caffe_backend as cb
@@ -200,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     info = cb.build_info()
     print(f"device: {device}; Caffe build {info.get('key')} with patches {', '.join(info.get('patches', []))}")
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, cores {os.cpu_count()}")
+    if a.drift_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            _models(Path(tmp))
+            drift(Path(tmp), a.drift_iters or 200, a.drift_batch)
+        return 0
     rate = sgemm_rate()
     floor = FLOP_PER_IMAGE_ITERATION / (rate * 1e9)
     print(f"sgemm (NumPy, 4096^3): {rate:.0f} GFLOP/s; floor {floor * 1000:.1f} ms per image-iteration")
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if not a.skip_jobs and a.gpu is None:
             jobs(c, g, bound, folder)
         if a.drift_iters:
-            drift(folder, a.drift_iters)
+            drift(folder, a.drift_iters, a.drift_batch)
     return 0
 
 

@@ -5,7 +5,15 @@
 #
 # The build is keyed by the source, the patches, the CMake flags and the Python it is built for,
 # so a second run with the same inputs prints the cached prefix in seconds. The last line printed
-# is always the install prefix, which holds python/caffe (pycaffe), lib/ and bin/caffe.
+# is always the install prefix, which holds python/caffe (pycaffe), lib/, bin/caffe and
+# bin/caffe_layer_tests: Caffe's own gtest suites for the layers that scripts/caffe-patches changes
+# (InnerProduct, Convolution, Deconvolution, Im2col, the neurons such as ReLU, Pooling, LRN), run by
+# tests/test_caffe_patches.py.
+#
+# The patches (scripts/caffe-patches, applied in order): 0003 lets InnerProduct use gemv for a single
+# row when DGN_AM_CAFFE_FAST=1 (not bit-identical; unset keeps stock arithmetic); 0004 runs the CPU
+# loops (im2col/col2im, ReLU, Pooling, elementwise math) on OpenMP threads (-DUSE_OPENMP=ON) with
+# stock bits; run it with OMP_WAIT_POLICY=PASSIVE, or idle OpenMP threads spin against OpenBLAS's.
 #
 # Source, first that applies (every one is verified before use):
 #   1. $DGN_AM_CAFFE_TARBALL: a local copy of the Debian orig tarball (sha256 checked);
@@ -81,8 +89,11 @@ EOF
 { read -r py_exe; read -r py_version; read -r py_include; read -r py_library; read -r np_include; read -r np_major; } <<<"$py_info"
 [ -n "$np_include" ] || die "NumPy is not installed for $py_exe (pycaffe is built against its headers)"
 
+# Caffe's test files (without test_ and extension) that bin/caffe_layer_tests is built from.
+layer_tests=inner_product_layer,convolution_layer,deconvolution_layer,im2col_layer,neuron_layer,pooling_layer,lrn_layer
 cmake_flags=(-DCMAKE_BUILD_TYPE=Release -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=OFF -DBLAS=Open
-  -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF)
+  -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF
+  -DUSE_OPENMP=ON "-DBUILD_only_tests=$layer_tests")
 cudnn=OFF
 if [ "$use_cuda" = 1 ]; then
   cuda_home=${CUDA_HOME:-/usr/local/cuda}
@@ -199,8 +210,9 @@ start=$(date +%s)
   # Binaries get their final RPATH at link time, so they can be copied into the prefix unchanged.
   cmake .. "${cmake_flags[@]}" "${py_flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$rpath"
-  # Only what the project uses: libcaffe, pycaffe and the caffe tool (for `caffe time`).
-  make -j"${DGN_AM_JOBS:-$(nproc)}" caffe pycaffe caffe.bin
+  # Only what the project uses: libcaffe, pycaffe, the caffe tool (for `caffe time`) and the
+  # gtest binary of the patched layers (test.testbin, limited by BUILD_only_tests).
+  make -j"${DGN_AM_JOBS:-$(nproc)}" caffe pycaffe caffe.bin test.testbin
 ) >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "build failed; full log: $log"; }
 seconds=$(( $(date +%s) - start ))
 
@@ -208,6 +220,7 @@ rm -rf "$prefix"
 mkdir -p "$prefix/lib" "$prefix/bin" "$prefix/python"
 cp -a "$build"/lib/libcaffe.so* "$prefix/lib/"
 cp -a "$build/tools/caffe" "$prefix/bin/caffe"
+cp -a "$build/test/test.testbin" "$prefix/bin/caffe_layer_tests"
 cp -rL "$src/python/caffe" "$prefix/python/caffe"        # -L: _caffe.so is a symlink into build/
 rm -rf "$prefix/python/caffe/test"
 printf '%s\n' "${cmake_flags[@]}" >"$prefix/cmake_flags.txt"

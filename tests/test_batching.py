@@ -66,7 +66,8 @@ def test_batches_group_compatible_runs_in_order_and_cap_their_size():
     runs.insert(3, Run(unit=7, n_iters=20))  # another schedule: never in a batch with the others
     groups = batches(runs, 4)
     assert [len(g) for g in groups] == [4, 1, 4, 4]
-    assert groups[0] == [0, 1, 2, 4] and groups[1] == [3] and sorted(k for g in groups for k in g) == list(range(len(runs)))
+    assert groups[0] == [0, 1, 2, 4] and groups[1] == [3]
+    assert sorted(k for g in groups for k in g) == list(range(len(runs)))
     for g in groups:
         assert len({batch_key(runs[k]) for k in g}) == 1 and g == sorted(g)
     assert batches(runs, 1) == [[k] for k in range(len(runs))]
@@ -199,9 +200,8 @@ def test_probe_weights_and_hashes_are_cached_by_content_and_file_version(models,
     import shutil
     import subprocess
 
-    from dgn_am import cache
+    from dgn_am import cache, manifest
     from dgn_am import caffe_backend as cb
-    from dgn_am import manifest
 
     monkeypatch.setenv("DGN_AM_CACHE_DIR", str(tmp_path / "cache"))
     definition = tmp_path / "caffenet.prototxt"

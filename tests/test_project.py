@@ -60,7 +60,9 @@ def test_patches_apply_and_are_listed_in_readme():
     assert patches
     for p in patches:
         assert p.name in readme, f"{p.name} is not explained in README.md"
-        assert p.read_text().startswith("--- a/")
+        text = p.read_text()
+        assert text.startswith("--- a/") or "\n--- a/" in text  # a unified diff, after its header if any
+        assert text.count("\n+++ b/") + text.startswith("+++ b/") >= 1
 
 
 def test_dockerfile_lints_clean_and_uses_the_install_script():

@@ -27,6 +27,9 @@ from .netinfo import NetInfo, SpatialLayer, WeightBlob, WeightsInfo, check_weigh
 from .objectives import Objective
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's INFO/WARNING chatter; must precede the import
+# Caffe's OpenMP loops (caffe-patches/0004): idle OpenMP threads must sleep, not spin against OpenBLAS's
+# threads (spinning made iterations 1.5-1.7x slower on 2 cores). libgomp reads this when Caffe loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @cache
@@ -63,7 +66,23 @@ _ENGINE_PARAMS = ("convolution_param", "pooling_param", "relu_param", "sigmoid_p
 
 
 def parse_definition(path: Path) -> Any:
-    """Parse a prototxt and check what Caffe would otherwise abort on: layer types, engines, names."""
+    """Parse a prototxt and check what Caffe would otherwise abort on: layer types, engines, names.
+
+    Parsed and checked once per file version in a process (a session asks for each net several
+    times); every caller gets its own copy to change.
+    """
+    try:
+        identity = disk_cache.file_identity(path)
+    except OSError:
+        identity = None  # read_input below says what is wrong with the path, in one line
+    parsed = _parse_definition(Path(path), identity) if identity else _parse_definition.__wrapped__(Path(path), None)
+    net = _proto().NetParameter()
+    net.CopyFrom(parsed)
+    return net
+
+
+@cache
+def _parse_definition(path: Path, identity: str | None) -> Any:
     from google.protobuf import text_format
 
     pb = _proto()
