@@ -87,6 +87,21 @@ def test_example1_montage_on_made_weights(fake_nets, tmp_path):
     assert len(list((tmp_path / "example1").glob("*.npz"))) == 5
 
 
+def test_example1_batched_makes_the_same_panels_in_one_pass(fake_nets, tmp_path):
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    assert _reproduce(fake_nets, "example1", "--output_dir", str(alone), "--n_iters", "2").returncode == 0
+    proc = _reproduce(fake_nets, "example1", "--output_dir", str(together), "--n_iters", "2", "--batch", "5")
+    assert proc.returncode == 0, proc.stderr
+    one = json.loads((alone / "example1.json").read_text())
+    five = json.loads((together / "example1.json").read_text())
+    assert [p["unit"] for p in five["panels"]] == [p["unit"] for p in one["panels"]]
+    for a, b in zip(one["panels"], five["panels"], strict=True):
+        assert abs(a["final_activation"] - b["final_activation"]) <= 1e-3 * max(abs(a["final_activation"]), 1.0)
+    records = [json.loads(p.read_text()) for p in sorted((together / "example1").glob("*.json"))]
+    assert sorted(r["batch"]["position"] for r in records) == [0, 1, 2, 3, 4]
+    assert {r["batch"]["size"] for r in records} == {5}
+
+
 def test_example3_grid_of_every_iteration(fake_nets, tmp_path):
     proc = _reproduce(fake_nets, "example3", "--output_dir", str(tmp_path), "--n_iters", "3")
     assert proc.returncode == 0, proc.stderr
