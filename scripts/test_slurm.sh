@@ -124,7 +124,10 @@ runs=12
 out="$work/sweep"
 export DGN_AM="$root/.venv/bin/dgn-am"
 
-"$DGN_AM" sweep "${grid[@]}" --output_dir "$work/one-process" --quiet >"$work/logs/one-process.out"
+# With the array tasks' thread counts (sweep.sbatch: one CPU each): OpenBLAS sums some products in
+# another order on 2 threads than on 1, so only equal thread counts give byte-identical results.
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$DGN_AM" sweep "${grid[@]}" --output_dir "$work/one-process" --quiet \
+  >"$work/logs/one-process.out"
 results() { (cd "$1" && find . -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' -o -name '*.npz' \) | sort | xargs sha256sum); }
 
 submit() {  # submit ROUND: the array and its gallery job; prints "ARRAY_ID GALLERY_ID"
