@@ -49,6 +49,14 @@ def _models(folder: Path) -> tuple[Path, Path, Path]:
     return c, g, bound
 
 
+def _nets(folder: Path):  # noqa: ANN202 - the generator and CaffeNet as the algorithm sees them
+    from dgn_am import caffe_backend as cb
+
+    gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
+    net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
+    return cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
+
+
 def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
     """Time ``iters`` iterations of one batch (after one warm-up) in this process."""
     from dgn_am import caffe_backend as cb
@@ -57,9 +65,7 @@ def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
     from dgn_am.objectives import OneHotObjective, Unit
 
     cb.set_mode(gpu)
-    gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
-    net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
-    gen, target = cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
+    gen, target = _nets(folder)
     objective = OneHotObjective([Unit((643 + 7 * b) % 1000) for b in range(batch)])
     code = random_codes(list(range(batch)), 4096)
     times: list[float] = []
@@ -145,9 +151,7 @@ def drift(folder: Path, iters: int, batch: int = 4, compared: int = 4) -> None:
     from dgn_am.objectives import OneHotObjective, PerSample, Unit
 
     cb.set_mode(None)
-    gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
-    net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
-    gen, target = cb.CaffeGenerator(gen_net), cb.CaffeTarget(net, "fc8")
+    gen, target = _nets(folder)
     units = [UNITS[b] if b < len(UNITS) else (7 * b) % 1000 for b in range(batch)]
     starts = np.concatenate([random_code(b // len(UNITS), (1, 4096)) for b in range(batch)])
     compared = min(compared, batch)
