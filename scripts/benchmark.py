@@ -7,7 +7,9 @@
 
 Prints, in one run:
 - the time per iteration and per image-iteration at each batch size (each in its own process, so its
-  peak memory is its own), with stock arithmetic and with ``DGN_AM_CAFFE_FAST=1`` (CPU only);
+  peak memory is its own), with stock arithmetic and with ``DGN_AM_CAFFE_FAST=1`` (CPU only); and at
+  batch 1 with patch 0006 off (``sgemm``) and also with every weight gradient on (``sgemm+wg``, what
+  Caffe did before patch 0005), to show each patch's effect;
 - this machine's sgemm rate, and the floor it sets (6.7 GFLOP per image-iteration, FACTS §8);
 - example 1's workflow (5 units x N iterations, L2 0.99, lr 8 -> 1e-10, a bound file) as five
   ``dgn-am synthesize`` processes vs one ``dgn-am sweep --batch 5``, in images per hour;
@@ -66,6 +68,11 @@ def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
 
     cb.set_mode(gpu)
     gen, target = _nets(folder)
+    if os.environ.get(WEIGHT_GRADIENTS_ENV) == "1":  # as before patch 0005: force_backward's every gradient
+        for net in (gen.net, target.net):
+            for layer in net.layers:
+                for k in range(len(layer.blobs)):
+                    layer.set_param_propagate_down(k, True)
     objective = OneHotObjective([Unit((643 + 7 * b) % 1000) for b in range(batch)])
     code = random_codes(list(range(batch)), 4096)
     times: list[float] = []
@@ -82,8 +89,21 @@ def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _run_child(batch: int, iters: int, folder: Path, gpu: int | None, fast: bool) -> dict:
-    env = dict(os.environ, DGN_AM_CAFFE_FAST="1" if fast else "0", GLOG_minloglevel="2")
+WEIGHT_GRADIENTS_ENV = "DGN_AM_BENCHMARK_WEIGHT_GRADIENTS"  # this script's own switch, for the child
+
+# The arithmetic of a timed child: (DGN_AM_CAFFE_FAST, DGN_AM_CAFFE_STOCK, weight gradients on).
+MODES = {
+    "stock": ("0", "0", "0"),      # the default: stock Caffe's bits (patches 0005 and 0006 on)
+    "fast": ("1", "0", "0"),       # patch 0003's gemv: other bits
+    "sgemm": ("0", "1", "0"),      # patch 0006 off: one-row products through sgemm
+    "sgemm+wg": ("0", "1", "1"),   # 0006 off and every weight gradient computed: the build before both
+}
+
+
+def _run_child(batch: int, iters: int, folder: Path, gpu: int | None, mode: str) -> dict:
+    fast, stock, weight_gradients = MODES[mode]
+    env = dict(os.environ, DGN_AM_CAFFE_FAST=fast, DGN_AM_CAFFE_STOCK=stock, GLOG_minloglevel="2")
+    env[WEIGHT_GRADIENTS_ENV] = weight_gradients
     args = [sys.executable, __file__, "--child", str(batch), str(iters), str(folder)]
     args += ["--gpu", str(gpu)] if gpu is not None else []
     proc = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
@@ -222,13 +242,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{'batch':>5} {'arithmetic':>10} {'s/iteration':>12} {'s/image-it':>11} {'x floor':>8} "
               f"{'peak MB':>8}")
         best = None
-        for fast in ([False] if a.gpu is not None else [False, True]):
-            for b in sizes:
-                iters = max(3, int(12 / b**0.5))
-                r = _run_child(b, iters, folder, a.gpu, fast)
+        rows = [("stock", b) for b in sizes]
+        if a.gpu is None:  # the other arithmetic; each patch's effect at batch 1, where 0006 acts
+            rows += [("fast", b) for b in sizes] + [("sgemm", 1), ("sgemm+wg", 1)]
+        for mode, b in rows:
+            iters = max(3, int(12 / b**0.5))
+            r = _run_child(b, iters, folder, a.gpu, mode)
+            if mode in ("stock", "fast"):
                 best = r if best is None or r["image_iteration_s"] < best["image_iteration_s"] else best
-                print(f"{b:>5} {'fast' if fast else 'stock':>10} {r['iteration_s']:>12.3f} "
-                      f"{r['image_iteration_s']:>11.4f} {r['image_iteration_s'] / floor:>8.2f} {r['peak_mb']:>8.0f}")
+            print(f"{b:>5} {mode:>10} {r['iteration_s']:>12.3f} "
+                  f"{r['image_iteration_s']:>11.4f} {r['image_iteration_s'] / floor:>8.2f} {r['peak_mb']:>8.0f}")
         assert best is not None
         hours = 1000 * 200 * best["image_iteration_s"] / 3600
         print(f"\n1000-unit fc8 sweep x 200 iterations at batch {best['batch']}: about {hours:.1f} h of wall time "

@@ -13,7 +13,10 @@
 # The patches (scripts/caffe-patches, applied in order): 0003 lets InnerProduct use gemv for a single
 # row when DGN_AM_CAFFE_FAST=1 (not bit-identical; unset keeps stock arithmetic); 0004 runs the CPU
 # loops (im2col/col2im, ReLU, Pooling, elementwise math) on OpenMP threads (-DUSE_OPENMP=ON) with
-# stock bits; run it with OMP_WAIT_POLICY=PASSIVE, or idle OpenMP threads spin against OpenBLAS's.
+# stock bits; run it with OMP_WAIT_POLICY=PASSIVE, or idle OpenMP threads spin against OpenBLAS's;
+# 0005 lets pycaffe turn a layer's weight gradients off (force_backward turns them all on); 0006
+# computes one-row InnerProduct products in sgemm's own summation order (stock bits, self-checked
+# against sgemm per shape; DGN_AM_CAFFE_STOCK=1 turns it off).
 #
 # Source, first that applies (every one is verified before use):
 #   1. $DGN_AM_CAFFE_TARBALL: a local copy of the Debian orig tarball (sha256 checked);

@@ -5,10 +5,13 @@
 * 0003: InnerProduct at one row with DGN_AM_CAFFE_FAST=1 (gemv) and unset (stock gemm) both agree with
   a float64 product, and the switch is read at every call.
 * 0004: the OpenMP loops give the same bits on 1 and 2 threads (child processes).
+* 0005: nets loaded for backward compute no weight gradients, and their input gradients keep every bit.
+* 0006: one-row InnerProduct products give stock sgemm's bits, called directly and through the layer.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -191,3 +194,113 @@ def test_parallel_loops_same_bits(tmp_path: Path, batch: int) -> None:
     assert one.keys() == two.keys()
     for key, value in one.items():
         assert np.array_equal(value, two[key]), key
+
+
+# --- 0005: weight gradients off on the nets dgn-am drives backward ---------------------------
+
+def test_nets_loaded_for_backward_skip_weight_gradients(tmp_path: Path) -> None:
+    from dgn_am import caffe_backend as cb
+
+    proto = Path(__file__).resolve().parents[1] / "prototxt" / "mini" / "classifier.prototxt"
+    weights = cb.save_random_weights(proto, tmp_path / "c.caffemodel", 3)
+    loaded, _ = cb.load_net(proto, weights, backward=True)
+    plain = caffe.Net(str(proto), caffe.TEST, weights=str(weights))  # Caffe's default: every gradient
+    learnable = [layer for layer in loaded.layers if len(layer.blobs)]
+    assert learnable
+    assert not any(layer.param_propagate_down(k) for layer in learnable for k in range(len(layer.blobs)))
+    assert all(layer.param_propagate_down(0) for layer in plain.layers if len(layer.blobs))
+
+    rng = np.random.default_rng(4)
+    image = rng.standard_normal(plain.blobs["data"].data.shape).astype(np.float32)
+    grads = []
+    for net in (loaded, plain):
+        for blobs in net.params.values():
+            blobs[0].diff[...] = 0
+        net.blobs["data"].data[...] = image
+        net.forward()
+        top = net.blobs[net.outputs[0]]
+        top.diff[...] = rng.standard_normal(top.diff.shape).astype(np.float32) if not grads else grads[0][1]
+        net.backward()
+        weight_diff = sum(float(np.abs(b[0].diff).sum()) for b in net.params.values())
+        grads.append((net.blobs["data"].diff.copy(), top.diff.copy(), weight_diff))
+    assert np.array_equal(grads[0][0], grads[1][0])   # the input gradient, bit for bit
+    assert np.abs(grads[0][0]).max() > 0
+    assert grads[0][2] == 0.0 and grads[1][2] > 0     # weights: none computed vs computed
+
+
+# --- 0006: one-row products in sgemm's order -------------------------------------------------
+
+def _libcaffe() -> ctypes.CDLL:
+    lib = next((PREFIX / "lib").glob("libcaffe.so*"))
+    return ctypes.CDLL(str(lib))
+
+
+# (transposed W, n outputs, k terms): the fc layers of CaffeNet and the generators, then odd sizes
+# whose sums split into uneven blocks.
+ROW_SHAPES = [(True, 4096, 9216), (False, 9216, 4096), (True, 4096, 4096), (False, 4096, 4096),
+              (True, 1000, 4096), (False, 4096, 1000), (True, 1501, 2003), (False, 2003, 1501)]
+
+
+@pytest.mark.parametrize(("transposed", "n", "k"), ROW_SHAPES)
+def test_row_product_is_sgemm_bit_for_bit(transposed: bool, n: int, k: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DGN_AM_CAFFE_STOCK", raising=False)
+    lib = _libcaffe()
+    exact = lib["_ZN5caffe17exact_row_productEbiiPKfS1_Pf"]
+    exact.restype = ctypes.c_bool
+    exact.argtypes = [ctypes.c_bool, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
+    sgemm = ctypes.CDLL("libopenblas.so.0").cblas_sgemm
+    sgemm.restype = None
+    sgemm.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                           ctypes.c_int, ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+    rng = np.random.default_rng(n + k)
+    w = rng.standard_normal((n, k) if transposed else (k, n)).astype(np.float32)
+    for trial in range(3):   # the order found on the first call holds for other inputs
+        x = rng.standard_normal(k).astype(np.float32)
+        want, got = np.zeros(n, np.float32), np.full(n, np.nan, np.float32)
+        # cblas: RowMajor 101, NoTrans 111, Trans 112; as Caffe's caffe_cpu_gemm calls it for one row
+        sgemm(101, 111, 112 if transposed else 111, 1, n, k, 1.0, x.ctypes.data, k, w.ctypes.data,
+              k if transposed else n, 0.0, want.ctypes.data, n)
+        assert exact(transposed, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data), \
+            "the exact one-row kernel declined on this machine (OpenBLAS, AVX2 and FMA are expected here)"
+        assert np.array_equal(got, want), f"trial {trial}: {int((got != want).sum())} of {n} outputs differ"
+    # A plain float64 product rounded once differs from sgemm's float32 sums: the order matters.
+    assert not np.array_equal((w.astype(np.float64) @ x if transposed else x @ w).astype(np.float32), want)
+    monkeypatch.setenv("DGN_AM_CAFFE_STOCK", "1")
+    assert not exact(transposed, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_inner_product_one_row_keeps_stock_bits(tmp_path: Path, transpose: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DGN_AM_CAFFE_FAST", raising=False)
+    k, n = 9216, 4096
+    proto = tmp_path / "ip.prototxt"
+    proto.write_text(textwrap.dedent(f"""\
+        force_backward: true
+        input: "x"
+        input_shape {{ dim: 1 dim: {k} }}
+        layer {{ name: "ip" type: "InnerProduct" bottom: "x" top: "y"
+                 inner_product_param {{ num_output: {n} transpose: {str(transpose).lower()} }} }}
+        """))
+    net = caffe.Net(str(proto), caffe.TEST)
+    rng = np.random.default_rng(5)
+    net.params["ip"][0].data[...] = rng.standard_normal(net.params["ip"][0].data.shape).astype(np.float32)
+    net.params["ip"][1].data[...] = rng.standard_normal(n).astype(np.float32)
+    top_diff = rng.standard_normal((1, n)).astype(np.float32)
+    runs = []
+    for stock in ("1", None, "1", None):
+        if stock:
+            monkeypatch.setenv("DGN_AM_CAFFE_STOCK", stock)
+        else:
+            monkeypatch.delenv("DGN_AM_CAFFE_STOCK")
+        net.blobs["x"].data[...] = rng.standard_normal((1, k)).astype(np.float32) if len(runs) % 2 == 0 \
+            else net.blobs["x"].data
+        net.forward()
+        net.blobs["y"].diff[...] = top_diff
+        net.backward()
+        runs.append((net.blobs["y"].data.copy(), net.blobs["x"].diff.copy()))
+    for a, b in ((0, 1), (2, 3)):   # each input through sgemm and through the kernels
+        assert np.array_equal(runs[a][0], runs[b][0])
+        assert np.array_equal(runs[a][1], runs[b][1])
+    assert not np.array_equal(runs[0][0], runs[2][0])

@@ -474,7 +474,26 @@ def load_net(definition: Path, weights: Path, backward: bool = False) -> tuple[A
             if not np.isfinite(blob.data).all():
                 raise InputError(f"weights file {weights}: layer '{name}' blob {k} holds NaN or Inf values "
                                  "(the file is damaged or the training diverged)")
+    if backward:
+        skip_weight_gradients(net)
     return net, info
+
+
+def skip_weight_gradients(net: Any) -> bool:
+    """Stop ``net``'s backward from computing weight gradients; False where this pycaffe cannot.
+
+    ``force_backward: true`` makes Caffe compute the gradient of every weight on every backward,
+    whatever ``lr_mult`` says, and DGN-AM only ever reads the gradient with respect to the input.
+    The input gradients do not depend on the weight gradients, so turning them off changes no bit
+    of a result; it saves a third to a half of each backward (patch 0005 adds the pycaffe call).
+    """
+    layers = list(net.layers)
+    if not all(hasattr(layer, "set_param_propagate_down") for layer in layers):
+        return False
+    for layer in layers:
+        for k in range(len(layer.blobs)):
+            layer.set_param_propagate_down(k, False)
+    return True
 
 
 def imagenet_mean() -> np.ndarray:

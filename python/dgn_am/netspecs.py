@@ -1,9 +1,9 @@
 """The project's network definitions, written with caffe.NetSpec (FACTS §4).
 
 Layer names match the released caffemodels, since Caffe pairs weights with layers by name. Every
-learnable layer gets ``lr_mult: 0``: these are deploy nets for visualization, and a zero learning rate
-makes Caffe skip the weight gradients that backward would otherwise compute and throw away. It changes
-no value the algorithm uses (the gradients with respect to the inputs are the same).
+learnable layer gets ``lr_mult: 0``: these are deploy nets for visualization, never trained. (That
+alone does not stop Caffe computing weight gradients: ``force_backward: true`` turns them all on, so
+``caffe_backend.load_net`` turns them off on the nets it drives backward.)
 
 ``scripts/make_prototxts.py`` writes them into ``prototxt/``; a test checks the files are current.
 """

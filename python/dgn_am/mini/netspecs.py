@@ -2,10 +2,11 @@
 
 Every net comes in two phases from one function. The deploy net (``train=False``, written to
 ``prototxt/mini/`` by ``write_prototxts``) takes ``data`` and ends in ``prob``; its learnable layers
-have ``lr_mult: 0`` so that backward to the image skips weight gradients, as in the project's other
-deploy nets. The training net (``train=True``, written to a temporary folder at training time) has
-the same layer names, learning rates, Dropout, an Input ``label``, ``loss`` and ``accuracy``. Weights
-move between the two by layer name.
+have ``lr_mult: 0``, as in the project's other deploy nets (``caffe_backend.load_net`` is what turns
+their weight gradients off when it drives a net backward: ``force_backward`` would compute them).
+The training net (``train=True``, written to a temporary folder at training time) has the same layer
+names, learning rates, Dropout, an Input ``label``, ``loss`` and ``accuracy``. Weights move between the
+two by layer name.
 
 Inputs are in the mean-subtracted pixel scale (pixel - 128, so up to 128 in magnitude), not unit
 scale. The first convolution therefore starts with weights 64 times smaller than He's, and its
