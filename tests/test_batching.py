@@ -265,5 +265,7 @@ def test_a_sweep_at_batch_1_says_what_batching_would_save(models, tmp_path):
                    "--generator_weights", str(models.generator), "--output_dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("batching:"))
-    assert "--batch 3 would make these runs in about" in line and "s per image-iteration" in line
+    # Whether a batch of 3 is faster per image depends on the machine's load: the line says which.
+    assert ("--batch 3 would make these runs in about" in line or "--batch 3 would not save time here" in line)
+    assert "s per image-iteration" in line
     assert not list(tmp_path.glob(".*.tmp")) and len(list(tmp_path.glob("fc8_*.json"))) == 3  # nothing else written

@@ -461,6 +461,9 @@ def _run_sweep(a: argparse.Namespace) -> int:
               f"instead of {_duration(saving.seconds(False))} (timed on these nets: {saving.alone:.3f} vs "
               f"{saving.batched:.3f} s per image-iteration); the default --batch 1 keeps every run bit-identical "
               "to the released algorithm, a batch agrees with it to float32 rounding (README)")
+    elif saving is not None:
+        print(f"batching: --batch {saving.batch} would not save time here (timed on these nets: {saving.alone:.3f} "
+              f"s per image-iteration alone, {saving.batched:.3f} batched); keep the default --batch 1")
     print(f"gallery: {summary.gallery}")
     return 1 if summary.failed else 0
 
