@@ -64,17 +64,18 @@ def test_caffe_layer_gtests(name: str, fast: str | None) -> None:
 
 # --- 0003: InnerProduct gemv at one row ------------------------------------------------------
 
-def _ip_net(tmp_path: Path, k: int, n: int, rng: np.random.Generator):
+def _ip_net(tmp_path: Path, k: int, n: int, rng: np.random.Generator, transpose: bool = False):
     proto = tmp_path / "ip.prototxt"
     proto.write_text(textwrap.dedent(f"""\
         force_backward: true
         input: "x"
         input_shape {{ dim: 1 dim: {k} }}
         layer {{ name: "ip" type: "InnerProduct" bottom: "x" top: "y"
-                 inner_product_param {{ num_output: {n} }} }}
+                 inner_product_param {{ num_output: {n} transpose: {str(transpose).lower()} }} }}
         """))
     net = caffe.Net(str(proto), caffe.TEST)
-    net.params["ip"][0].data[...] = rng.standard_normal((n, k)).astype(np.float32) / np.sqrt(k)
+    shape = net.params["ip"][0].data.shape   # n x k, or k x n with transpose
+    net.params["ip"][0].data[...] = rng.standard_normal(shape).astype(np.float32) / np.sqrt(k)
     net.params["ip"][1].data[...] = rng.standard_normal(n).astype(np.float32)
     net.blobs["x"].data[...] = rng.standard_normal((1, k)).astype(np.float32)
     return net
@@ -275,18 +276,8 @@ def test_inner_product_one_row_keeps_stock_bits(tmp_path: Path, transpose: bool,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DGN_AM_CAFFE_FAST", raising=False)
     k, n = 9216, 4096
-    proto = tmp_path / "ip.prototxt"
-    proto.write_text(textwrap.dedent(f"""\
-        force_backward: true
-        input: "x"
-        input_shape {{ dim: 1 dim: {k} }}
-        layer {{ name: "ip" type: "InnerProduct" bottom: "x" top: "y"
-                 inner_product_param {{ num_output: {n} transpose: {str(transpose).lower()} }} }}
-        """))
-    net = caffe.Net(str(proto), caffe.TEST)
     rng = np.random.default_rng(5)
-    net.params["ip"][0].data[...] = rng.standard_normal(net.params["ip"][0].data.shape).astype(np.float32)
-    net.params["ip"][1].data[...] = rng.standard_normal(n).astype(np.float32)
+    net = _ip_net(tmp_path, k, n, rng, transpose)
     top_diff = rng.standard_normal((1, n)).astype(np.float32)
     runs = []
     for stock in ("1", None, "1", None):
