@@ -70,9 +70,7 @@ def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
     gen, target = _nets(folder)
     if os.environ.get(WEIGHT_GRADIENTS_ENV) == "1":  # as before patch 0005: force_backward's every gradient
         for net in (gen.net, target.net):
-            for layer in net.layers:
-                for k in range(len(layer.blobs)):
-                    layer.set_param_propagate_down(k, True)
+            cb.set_weight_gradients(net, True)
     objective = OneHotObjective([Unit((643 + 7 * b) % 1000) for b in range(batch)])
     code = random_codes(list(range(batch)), 4096)
     times: list[float] = []

@@ -475,12 +475,12 @@ def load_net(definition: Path, weights: Path, backward: bool = False) -> tuple[A
                 raise InputError(f"weights file {weights}: layer '{name}' blob {k} holds NaN or Inf values "
                                  "(the file is damaged or the training diverged)")
     if backward:
-        skip_weight_gradients(net)
+        set_weight_gradients(net, False)
     return net, info
 
 
-def skip_weight_gradients(net: Any) -> bool:
-    """Stop ``net``'s backward from computing weight gradients; False where this pycaffe cannot.
+def set_weight_gradients(net: Any, on: bool) -> bool:
+    """Whether ``net``'s backward computes weight gradients; False where this pycaffe cannot set it.
 
     ``force_backward: true`` makes Caffe compute the gradient of every weight on every backward,
     whatever ``lr_mult`` says, and DGN-AM only ever reads the gradient with respect to the input.
@@ -492,7 +492,7 @@ def skip_weight_gradients(net: Any) -> bool:
         return False
     for layer in layers:
         for k in range(len(layer.blobs)):
-            layer.set_param_propagate_down(k, False)
+            layer.set_param_propagate_down(k, on)
     return True
 
 
