@@ -7,7 +7,8 @@
 
 Prints, in one run:
 - the time per iteration and per image-iteration at each batch size (each in its own process, so its
-  peak memory is its own), with stock arithmetic and with ``DGN_AM_CAFFE_FAST=1`` (CPU only); and at
+  peak memory is its own), with stock arithmetic, with patch 0007's oneDNN convolutions at batches
+  above 1 (``DGN_AM_CAFFE_DNNL=1``, what ``--batch`` runs) and with ``DGN_AM_CAFFE_FAST=1`` (CPU only); and at
   batch 1 with patch 0006 off (``sgemm``) and also with every weight gradient on (``sgemm+wg``, what
   Caffe did before patch 0005), to show each patch's effect;
 - this machine's sgemm rate, and the floor it sets (6.7 GFLOP per image-iteration, FACTS §8);
@@ -89,18 +90,21 @@ def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
 
 WEIGHT_GRADIENTS_ENV = "DGN_AM_BENCHMARK_WEIGHT_GRADIENTS"  # this script's own switch, for the child
 
-# The arithmetic of a timed child: (DGN_AM_CAFFE_FAST, DGN_AM_CAFFE_STOCK, weight gradients on).
+# The arithmetic of a timed child: (DGN_AM_CAFFE_FAST, DGN_AM_CAFFE_STOCK, weight gradients on,
+# DGN_AM_CAFFE_DNNL).
 MODES = {
-    "stock": ("0", "0", "0"),      # the default: stock Caffe's bits (patches 0005 and 0006 on)
-    "fast": ("1", "0", "0"),       # patch 0003's gemv: other bits
-    "sgemm": ("0", "1", "0"),      # patch 0006 off: one-row products through sgemm
-    "sgemm+wg": ("0", "1", "1"),   # 0006 off and every weight gradient computed: the build before both
+    "stock": ("0", "0", "0", "0"),      # the default at batch 1: stock Caffe's bits (0005, 0006, 0008 on)
+    "oneDNN": ("0", "0", "0", "1"),     # what --batch N > 1 runs: patch 0007's batched convolutions
+    "fast": ("1", "0", "0", "0"),       # patch 0003's gemv: other bits
+    "sgemm": ("0", "1", "0", "0"),      # patch 0006 off: one-row products through sgemm
+    "sgemm+wg": ("0", "1", "1", "0"),   # 0006 off and every weight gradient computed: the build before both
 }
 
 
 def _run_child(batch: int, iters: int, folder: Path, gpu: int | None, mode: str) -> dict:
-    fast, stock, weight_gradients = MODES[mode]
-    env = dict(os.environ, DGN_AM_CAFFE_FAST=fast, DGN_AM_CAFFE_STOCK=stock, GLOG_minloglevel="2")
+    fast, stock, weight_gradients, dnnl = MODES[mode]
+    env = dict(os.environ, DGN_AM_CAFFE_FAST=fast, DGN_AM_CAFFE_STOCK=stock, DGN_AM_CAFFE_DNNL=dnnl,
+               GLOG_minloglevel="2")
     env[WEIGHT_GRADIENTS_ENV] = weight_gradients
     args = [sys.executable, __file__, "--child", str(batch), str(iters), str(folder)]
     args += ["--gpu", str(gpu)] if gpu is not None else []
@@ -185,10 +189,12 @@ def drift(folder: Path, iters: int, batch: int = 4, compared: int = 4) -> None:
         optimize(gen, target, objective, start, settings, keep)
         return seen
 
-    together = record(PerSample([OneHotObjective([Unit(u)]) for u in units]), starts)
+    with cb.batched_convolution(batch) as convolution:  # as --batch runs it
+        together = record(PerSample([OneHotObjective([Unit(u)]) for u in units]), starts)
     alone = [record(OneHotObjective([Unit(u)]), starts[b : b + 1]) for b, u in enumerate(units[:compared])]
-    print(f"\ndrift of a batch of {batch} (units {', '.join(map(str, units))}) from its first {compared} runs "
-          f"alone, {iters} iterations, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}:")
+    print(f"\ndrift of a batch of {batch} (units {', '.join(map(str, units))}; {convolution} convolutions) from "
+          f"its first {compared} runs alone, {iters} iterations, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}:")
     print(f"{'iteration':>9} {'max |image diff| / image range':>31} {'max rel activation diff':>24}")
     for n in marks:
         img = max(float(np.abs(together[n][0][b] - alone[b][n][0][0]).max() / np.ptp(alone[b][n][0][0]))
@@ -242,11 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         best = None
         rows = [("stock", b) for b in sizes]
         if a.gpu is None:  # the other arithmetic; each patch's effect at batch 1, where 0006 acts
+            rows += [("oneDNN", b) for b in sizes if b > 1] if cb.dnnl_built() else []
             rows += [("fast", b) for b in sizes] + [("sgemm", 1), ("sgemm+wg", 1)]
         for mode, b in rows:
             iters = max(3, int(12 / b**0.5))
             r = _run_child(b, iters, folder, a.gpu, mode)
-            if mode in ("stock", "fast"):
+            if mode in ("stock", "oneDNN", "fast"):
                 best = r if best is None or r["image_iteration_s"] < best["image_iteration_s"] else best
             print(f"{b:>5} {mode:>10} {r['iteration_s']:>12.3f} "
                   f"{r['image_iteration_s']:>11.4f} {r['image_iteration_s'] / floor:>8.2f} {r['peak_mb']:>8.0f}")

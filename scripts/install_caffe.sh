@@ -16,7 +16,11 @@
 # stock bits; run it with OMP_WAIT_POLICY=PASSIVE, or idle OpenMP threads spin against OpenBLAS's;
 # 0005 lets pycaffe turn a layer's weight gradients off (force_backward turns them all on); 0006
 # computes one-row InnerProduct products in sgemm's own summation order (stock bits, self-checked
-# against sgemm per shape; DGN_AM_CAFFE_STOCK=1 turns it off).
+# against sgemm per shape; DGN_AM_CAFFE_STOCK=1 turns it off); 0007 sends a CPU Convolution or
+# Deconvolution with more than one sample through oneDNN (-DUSE_DNNL=ON, Debian's libdnnl-dev) when
+# DGN_AM_CAFFE_DNNL=1, which dgn-am sets for --batch N > 1 (other rounding); 0008 makes ReLU's backward
+# and MAX pooling's forward faster with stock bits; 0009 extends 0006 to InnerProducts of up to 12 rows
+# (stock bits, self-checked per shape and row count).
 #
 # Source, first that applies (every one is verified before use):
 #   1. $DGN_AM_CAFFE_TARBALL: a local copy of the Debian orig tarball (sha256 checked);
@@ -67,7 +71,7 @@ command -v "$python" >/dev/null 2>&1 || die "python interpreter '$python' not fo
 # --- Debian packages the build needs ---------------------------------------------------------
 deb_packages=(cmake g++ make patch libprotobuf-dev protobuf-compiler libgoogle-glog-dev libgflags-dev
   libhdf5-dev libboost-system-dev libboost-thread-dev libboost-filesystem-dev libboost-python-dev
-  libopenblas-dev)
+  libopenblas-dev libdnnl-dev)
 
 
 # --- what this build is: flags and the key they make -----------------------------------------
@@ -96,7 +100,7 @@ EOF
 layer_tests=inner_product_layer,convolution_layer,deconvolution_layer,im2col_layer,neuron_layer,pooling_layer,lrn_layer
 cmake_flags=(-DCMAKE_BUILD_TYPE=Release -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=OFF -DBLAS=Open
   -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF
-  -DUSE_OPENMP=ON "-DBUILD_only_tests=$layer_tests")
+  -DUSE_OPENMP=ON -DUSE_DNNL=ON "-DBUILD_only_tests=$layer_tests")
 cudnn=OFF
 if [ "$use_cuda" = 1 ]; then
   cuda_home=${CUDA_HOME:-/usr/local/cuda}

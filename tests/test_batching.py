@@ -93,13 +93,17 @@ def session(models):
                           models.caffenet))
 
 
-def _first_iteration(session, runs):
+def _first_iteration(session, runs, convolution):
     """Activations and code steps of each run's first iteration: together, and each alone."""
     starts = np.concatenate([random_code(r.seed, (1, 4096)) for r in runs])
     settings = Settings(1, runs[0].start_lr, runs[0].end_lr, L2=np.array([r.L2 for r in runs]))
+    from dgn_am import caffe_backend as cb
+
     target = session_target(session)
     objective = PerSample([OneHotObjective([Unit(r.unit)]) for r in runs])
-    together = optimize(session.generator, target, objective, starts, settings)
+    with cb.batched_convolution(len(runs)) as ran:  # what a batched sweep runs
+        assert ran == convolution
+        together = optimize(session.generator, target, objective, starts, settings)
     alone = [optimize(session.generator, target, OneHotObjective([Unit(r.unit)]), starts[b : b + 1],
                       Settings(1, r.start_lr, r.end_lr, L2=r.L2)) for b, r in enumerate(runs)]
     return starts, together, alone
@@ -112,14 +116,25 @@ def session_target(session):
 
 
 @pytest.mark.parametrize("size", [3, 8])
-def test_a_batched_first_iteration_matches_runs_alone_within_1e_5(session, size):
+@pytest.mark.parametrize("convolution", ["caffe", "oneDNN"])
+def test_a_batched_first_iteration_matches_runs_alone(session, size, convolution, monkeypatch):
+    """Within 1e-5 relative on Caffe's convolutions; on oneDNN's, the activations within 1e-5 and the code
+    steps within 5 % in norm. oneDNN's convolutions differ from Caffe's by about 1e-6 relative (patch 0007's
+    tests), but with these weights that flips one of CaffeNet's 130 000 pool2 windows between two inputs that
+    close, which sends that window's gradient to another pixel and moves the code step by 0.2-2 % in norm."""
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1" if convolution == "oneDNN" else "0")
     runs = [Run(unit=(97 * k) % 1000, seed=k, L2=0.99 if k % 2 else 1.0, start_lr=8.0) for k in range(size)]
-    starts, together, alone = _first_iteration(session, runs)
+    starts, together, alone = _first_iteration(session, runs, convolution)
+    # An fc8 value is a sum with cancellation: its error follows the layer's magnitude, not its own.
+    scale = max(abs(one.activations[0, 0]) for one in alone)
     for b, one in enumerate(alone):
         act, act1 = together.activations[b, 0], one.activations[0, 0]
-        assert abs(act - act1) <= 1e-5 * max(abs(act1), 1.0), (b, act, act1)
+        assert abs(act - act1) <= 1e-5 * scale, (b, act, act1)
         step, step1 = together.code[b] - starts[b], one.code[0] - starts[b]
-        assert np.abs(step - step1).max() <= 1e-5 * np.abs(step1).max(), b
+        if convolution == "caffe":
+            assert np.abs(step - step1).max() <= 1e-5 * np.abs(step1).max(), b
+        else:
+            assert np.linalg.norm(step - step1) <= 0.05 * np.linalg.norm(step1), b
 
 
 def test_session_batch_writes_every_run_as_its_own(session, tmp_path):
@@ -128,11 +143,12 @@ def test_session_batch_writes_every_run_as_its_own(session, tmp_path):
     together = session.run_batch(runs)
     for k, (run, out) in enumerate(zip(runs, together, strict=True)):
         record = json.loads(run.manifest_path().read_text())
-        assert record["batch"] == {"size": 3, "position": k, "fast_math": False}
+        assert record["batch"] == {"size": 3, "position": k, "fast_math": False, "convolution": "oneDNN"}
         assert record["parameters"]["unit"] == run.unit and record["parameters"]["L2"] == run.L2
         assert out.iterations == 2 and len(record["results"]["outputs"]) == 3  # jpg, png, npz
         alone = session.run(replace(run, output_dir=tmp_path / "alone"))
-        assert json.loads(alone.paths["json"].read_text())["batch"]["size"] == 1
+        assert json.loads(alone.paths["json"].read_text())["batch"] == {"size": 1, "position": 0, "fast_math": False,
+                                                                         "convolution": "caffe"}
         np.testing.assert_allclose(out.activations[0], alone.activations[0], rtol=1e-5)
 
 
@@ -143,7 +159,8 @@ def test_a_busy_run_is_left_out_of_its_batch_and_the_others_are_made(session, tm
     assert isinstance(results[1], RunBusy) and not runs[1].manifest_path().exists()
     assert all(runs[k].manifest_path().is_file() for k in (0, 2))
     assert json.loads(runs[2].manifest_path().read_text())["batch"] == {"size": 2, "position": 1,
-                                                                         "fast_math": False}
+                                                                         "fast_math": False,
+                                                                         "convolution": "oneDNN"}
 
 
 def test_runs_that_cannot_share_a_pass_are_refused(session, tmp_path):

@@ -6,7 +6,12 @@
   a float64 product, and the switch is read at every call.
 * 0004: the OpenMP loops give the same bits on 1 and 2 threads (child processes).
 * 0005: nets loaded for backward compute no weight gradients, and their input gradients keep every bit.
-* 0006: one-row InnerProduct products give stock sgemm's bits, called directly and through the layer.
+* 0006, 0009: InnerProduct products of one row and of a few give stock sgemm's bits, called directly and
+  through the layer.
+* 0007: with DGN_AM_CAFFE_DNNL=1, batched Convolution/Deconvolution go through oneDNN: close to Caffe's
+  own results but not equal (so the path ran), stock bits at batch 1 and with DGN_AM_CAFFE_STOCK=1;
+  Caffe's convolution gtests pass on it.
+* 0008: ReLU backward and MAX pooling forward equal NumPy's float32 evaluation of the stock code, NaN included.
 """
 
 from __future__ import annotations
@@ -34,14 +39,21 @@ LAYER_TESTS = PREFIX / "bin" / "caffe_layer_tests"
 CPU_ONLY = "-*GPU*:*CuDNN*:*/2.*:*/3.*"
 
 # Tests per filter, counted for Caffe 99bd997's test sources on a CPU-only build.
+# "dnnl": Caffe's Convolution and Deconvolution suites on patch 0007's path (their fixtures have two
+# samples), less the float TestNDAgainst2D of each (typed instance /0), which demand that the 2-D path equal the
+# N-D im2col path bit for bit; the double ones stay on Caffe's code and pass.
 SUITES = {
-    "stock": ("*:" + CPU_ONLY, 228),           # about 35 s on 2 cores
-    "fast": ("*InnerProduct*:" + CPU_ONLY, 18),
+    "stock": ("*:" + CPU_ONLY, 228, {}),           # about 35 s on 2 cores
+    "fast": ("*InnerProduct*:" + CPU_ONLY, 18, {"DGN_AM_CAFFE_FAST": "1"}),
+    "dnnl": ("*Convolution*:*Deconvolution*" + CPU_ONLY + ":" + ":".join(
+        f"{suite}LayerTest/0.TestNDAgainst2D" for suite in ("Convolution", "Deconvolution")),
+        38, {"DGN_AM_CAFFE_DNNL": "1"}),
 }
+SWITCHES = ("DGN_AM_CAFFE_FAST", "DGN_AM_CAFFE_DNNL", "DGN_AM_CAFFE_STOCK")
 
 
 def _env(**extra: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DGN_AM_CAFFE_FAST"}
+    env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
     env["GLOG_minloglevel"] = "2"
     for key, value in extra.items():
         if value is not None:
@@ -49,12 +61,12 @@ def _env(**extra: str | None) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize(("name", "fast"), [("stock", None), ("fast", "1")])
-def test_caffe_layer_gtests(name: str, fast: str | None) -> None:
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_caffe_layer_gtests(name: str) -> None:
     assert LAYER_TESTS.is_file(), f"{LAYER_TESTS} is missing: rebuild with scripts/install_caffe.sh"
-    pattern, expected = SUITES[name]
+    pattern, expected, switches = SUITES[name]
     proc = subprocess.run([str(LAYER_TESTS), f"--gtest_filter={pattern}"], capture_output=True, text=True,
-                          env=_env(DGN_AM_CAFFE_FAST=fast), timeout=600, check=False)
+                          env=_env(**switches), timeout=600, check=False)
     tail = (proc.stdout + proc.stderr)[-3000:]
     assert proc.returncode == 0, tail
     passed = re.search(r"\[  PASSED  \] (\d+) tests?", proc.stdout)
@@ -64,12 +76,12 @@ def test_caffe_layer_gtests(name: str, fast: str | None) -> None:
 
 # --- 0003: InnerProduct gemv at one row ------------------------------------------------------
 
-def _ip_net(tmp_path: Path, k: int, n: int, rng: np.random.Generator, transpose: bool = False):
+def _ip_net(tmp_path: Path, k: int, n: int, rng: np.random.Generator, transpose: bool = False, rows: int = 1):
     proto = tmp_path / "ip.prototxt"
     proto.write_text(textwrap.dedent(f"""\
         force_backward: true
         input: "x"
-        input_shape {{ dim: 1 dim: {k} }}
+        input_shape {{ dim: {rows} dim: {k} }}
         layer {{ name: "ip" type: "InnerProduct" bottom: "x" top: "y"
                  inner_product_param {{ num_output: {n} transpose: {str(transpose).lower()} }} }}
         """))
@@ -77,7 +89,7 @@ def _ip_net(tmp_path: Path, k: int, n: int, rng: np.random.Generator, transpose:
     shape = net.params["ip"][0].data.shape   # n x k, or k x n with transpose
     net.params["ip"][0].data[...] = rng.standard_normal(shape).astype(np.float32) / np.sqrt(k)
     net.params["ip"][1].data[...] = rng.standard_normal(n).astype(np.float32)
-    net.blobs["x"].data[...] = rng.standard_normal((1, k)).astype(np.float32)
+    net.blobs["x"].data[...] = rng.standard_normal((rows, k)).astype(np.float32)
     return net
 
 
@@ -242,50 +254,71 @@ ROW_SHAPES = [(True, 4096, 9216), (False, 9216, 4096), (True, 4096, 4096), (Fals
               (True, 1000, 4096), (False, 4096, 1000), (True, 1501, 2003), (False, 2003, 1501)]
 
 
-@pytest.mark.parametrize(("transposed", "n", "k"), ROW_SHAPES)
-def test_row_product_is_sgemm_bit_for_bit(transposed: bool, n: int, k: int,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DGN_AM_CAFFE_STOCK", raising=False)
-    lib = _libcaffe()
-    exact = lib["_ZN5caffe17exact_row_productEbiiPKfS1_Pf"]
+def _exact_and_sgemm() -> tuple[ctypes._CFuncPtr, ctypes._CFuncPtr]:
+    exact = _libcaffe()["_ZN5caffe18exact_rows_productEbiiiPKfS1_Pf"]  # caffe::exact_rows_product
     exact.restype = ctypes.c_bool
-    exact.argtypes = [ctypes.c_bool, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
+    exact.argtypes = [ctypes.c_bool] + [ctypes.c_int] * 3 + [ctypes.c_void_p] * 3
     sgemm = ctypes.CDLL("libopenblas.so.0").cblas_sgemm
     sgemm.restype = None
     sgemm.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                            ctypes.c_int, ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
-    rng = np.random.default_rng(n + k)
+    return exact, sgemm
+
+
+# Rows per product: one (patch 0006, batch 1), and a few (patch 0009: batches up to 12).
+ROW_COUNTS = [(1, shape) for shape in ROW_SHAPES] + [
+    (m, shape) for m in (2, 5, 12) for shape in (ROW_SHAPES[0], ROW_SHAPES[1], ROW_SHAPES[6], ROW_SHAPES[7])]
+
+
+@pytest.mark.parametrize(("m", "shape"), ROW_COUNTS)
+def test_row_product_is_sgemm_bit_for_bit(m: int, shape: tuple[bool, int, int],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    transposed, n, k = shape
+    monkeypatch.delenv("DGN_AM_CAFFE_STOCK", raising=False)
+    exact, sgemm = _exact_and_sgemm()
+    rng = np.random.default_rng(n + k + m)
     w = rng.standard_normal((n, k) if transposed else (k, n)).astype(np.float32)
     for trial in range(3):   # the order found on the first call holds for other inputs
-        x = rng.standard_normal(k).astype(np.float32)
-        want, got = np.zeros(n, np.float32), np.full(n, np.nan, np.float32)
-        # cblas: RowMajor 101, NoTrans 111, Trans 112; as Caffe's caffe_cpu_gemm calls it for one row
-        sgemm(101, 111, 112 if transposed else 111, 1, n, k, 1.0, x.ctypes.data, k, w.ctypes.data,
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        want, got = np.zeros((m, n), np.float32), np.full((m, n), np.nan, np.float32)
+        # cblas: RowMajor 101, NoTrans 111, Trans 112; as Caffe's caffe_cpu_gemm calls it for m rows
+        sgemm(101, 111, 112 if transposed else 111, m, n, k, 1.0, x.ctypes.data, k, w.ctypes.data,
               k if transposed else n, 0.0, want.ctypes.data, n)
-        assert exact(transposed, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data), \
-            "the exact one-row kernel declined on this machine (OpenBLAS, AVX2 and FMA are expected here)"
-        assert np.array_equal(got, want), f"trial {trial}: {int((got != want).sum())} of {n} outputs differ"
+        assert exact(transposed, m, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data), \
+            "the exact few-row kernel declined on this machine (OpenBLAS, AVX2 and FMA are expected here)"
+        assert np.array_equal(got, want), f"trial {trial}: {int((got != want).sum())} of {m * n} outputs differ"
     # A plain float64 product rounded once differs from sgemm's float32 sums: the order matters.
-    assert not np.array_equal((w.astype(np.float64) @ x if transposed else x @ w).astype(np.float32), want)
+    assert not np.array_equal((x.astype(np.float64) @ (w.T if transposed else w)).astype(np.float32), want)
     monkeypatch.setenv("DGN_AM_CAFFE_STOCK", "1")
-    assert not exact(transposed, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data)
+    assert not exact(transposed, m, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data)
 
 
+def test_row_product_declines_more_rows_than_it_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DGN_AM_CAFFE_STOCK", raising=False)
+    exact, _ = _exact_and_sgemm()
+    m, n, k = 13, 4096, 4096   # from 13 rows on, Debian's OpenBLAS sums rows otherwise: sgemm serves them
+    x, w = np.ones((m, k), np.float32), np.ones((n, k), np.float32)
+    got = np.full((m, n), np.nan, np.float32)
+    assert not exact(True, m, n, k, x.ctypes.data, w.ctypes.data, got.ctypes.data)
+    assert np.isnan(got).all()   # declined: nothing written, the caller runs sgemm
+
+
+@pytest.mark.parametrize("rows", [1, 5])
 @pytest.mark.parametrize("transpose", [False, True])
-def test_inner_product_one_row_keeps_stock_bits(tmp_path: Path, transpose: bool,
+def test_inner_product_few_rows_keep_stock_bits(tmp_path: Path, transpose: bool, rows: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DGN_AM_CAFFE_FAST", raising=False)
     k, n = 9216, 4096
     rng = np.random.default_rng(5)
-    net = _ip_net(tmp_path, k, n, rng, transpose)
-    top_diff = rng.standard_normal((1, n)).astype(np.float32)
+    net = _ip_net(tmp_path, k, n, rng, transpose, rows)
+    top_diff = rng.standard_normal((rows, n)).astype(np.float32)
     runs = []
     for stock in ("1", None, "1", None):
         if stock:
             monkeypatch.setenv("DGN_AM_CAFFE_STOCK", stock)
         else:
             monkeypatch.delenv("DGN_AM_CAFFE_STOCK")
-        net.blobs["x"].data[...] = rng.standard_normal((1, k)).astype(np.float32) if len(runs) % 2 == 0 \
+        net.blobs["x"].data[...] = rng.standard_normal((rows, k)).astype(np.float32) if len(runs) % 2 == 0 \
             else net.blobs["x"].data
         net.forward()
         net.blobs["y"].diff[...] = top_diff
@@ -295,3 +328,149 @@ def test_inner_product_one_row_keeps_stock_bits(tmp_path: Path, transpose: bool,
         assert np.array_equal(runs[a][0], runs[b][0])
         assert np.array_equal(runs[a][1], runs[b][1])
     assert not np.array_equal(runs[0][0], runs[2][0])
+
+
+# --- 0007: batched convolutions through oneDNN ------------------------------------------------
+
+# The generator's kinds of layer (k4 s2 and k3 s1 deconvolutions, one to 3 channels), CaffeNet's
+# (k11 s4 with no padding, grouped k5), and a convolution whose output size Caffe rounds down.
+CONV_NET = """\
+force_backward: true
+input: "data"
+input_shape {{ dim: {n} dim: 3 dim: 35 dim: 35 }}
+layer {{ name: "c1" type: "Convolution" bottom: "data" top: "c1"
+  convolution_param {{ num_output: 32 kernel_size: 11 stride: 4 }} }}
+layer {{ name: "c2" type: "Convolution" bottom: "c1" top: "c2"
+  convolution_param {{ num_output: 32 kernel_size: 5 pad: 2 group: 2 }} }}
+layer {{ name: "c3" type: "Convolution" bottom: "c2" top: "c3"
+  convolution_param {{ num_output: 48 kernel_size: 3 stride: 2 }} }}
+layer {{ name: "d1" type: "Deconvolution" bottom: "c3" top: "d1"
+  convolution_param {{ num_output: 32 kernel_size: 4 stride: 2 pad: 1 }} }}
+layer {{ name: "d2" type: "Deconvolution" bottom: "d1" top: "d2"
+  convolution_param {{ num_output: 32 kernel_size: 3 stride: 1 pad: 1 }} }}
+layer {{ name: "d3" type: "Deconvolution" bottom: "d2" top: "d3"
+  convolution_param {{ num_output: 3 kernel_size: 4 stride: 2 pad: 1 }} }}
+"""
+
+
+def _conv_net(tmp_path: Path, n: int):
+    proto = tmp_path / f"conv{n}.prototxt"
+    proto.write_text(CONV_NET.format(n=n))
+    net = caffe.Net(str(proto), caffe.TEST)
+    rng = np.random.default_rng(8)
+    for blobs in net.params.values():
+        for blob in blobs:
+            blob.data[...] = rng.standard_normal(blob.data.shape).astype(np.float32) * 0.1
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape).astype(np.float32)
+    top_diff = rng.standard_normal(net.blobs["d3"].diff.shape).astype(np.float32)
+    return net, top_diff
+
+
+def _conv_run(net, top_diff: np.ndarray) -> list[np.ndarray]:
+    net.forward()
+    net.blobs["d3"].diff[...] = top_diff
+    net.backward()
+    return [net.blobs[b].data.copy() for b in ("c1", "c2", "c3", "d1", "d2", "d3")] + [net.blobs["data"].diff.copy()]
+
+
+def test_batched_convolutions_go_through_onednn_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dgn_am import caffe_backend as cb
+
+    assert cb.dnnl_built(), "scripts/install_caffe.sh builds with -DUSE_DNNL=ON"
+    for key in SWITCHES:
+        monkeypatch.delenv(key, raising=False)
+    net, top_diff = _conv_net(tmp_path, 4)
+    assert net.blobs["c3"].data.shape[2:] == (3, 3)   # (8 - 3) / 2 + 1, rounded down
+    stock = _conv_run(net, top_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")      # read at every call
+    dnnl = _conv_run(net, top_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_STOCK", "1")     # the switch that keeps every patch's arithmetic stock
+    again = _conv_run(net, top_diff)
+    for s, d, a in zip(stock, dnnl, again, strict=True):
+        assert np.abs(s - d).max() <= 1e-5 * np.abs(s).max()
+        assert np.array_equal(s, a)
+    # Other summation order: some value differs in its last bits, so the oneDNN path did run.
+    assert any(not np.array_equal(s, d) for s, d in zip(stock, dnnl, strict=True))
+
+    # Caffe's weights are read at every call: changed weights give the new layer, not a cached one.
+    monkeypatch.delenv("DGN_AM_CAFFE_STOCK")
+    net.params["d2"][0].data[...] *= 2
+    changed = _conv_run(net, top_diff)
+    monkeypatch.delenv("DGN_AM_CAFFE_DNNL")
+    changed_stock = _conv_run(net, top_diff)
+    for c, s in zip(changed, changed_stock, strict=True):
+        assert np.abs(c - s).max() <= 1e-5 * np.abs(s).max()
+    assert not np.allclose(changed[4], stock[4])
+
+
+def test_one_sample_keeps_stock_convolutions_with_the_switch_on(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in SWITCHES:
+        monkeypatch.delenv(key, raising=False)
+    net, top_diff = _conv_net(tmp_path, 1)
+    stock = _conv_run(net, top_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")
+    for s, d in zip(stock, _conv_run(net, top_diff), strict=True):
+        assert np.array_equal(s, d)
+
+
+# --- 0008: ReLU backward and MAX pooling with stock bits ----------------------------------------
+
+POOL_NET = """\
+force_backward: true
+input: "x"
+input_shape { dim: 2 dim: 3 dim: 11 dim: 9 }
+input: "y"
+input_shape { dim: 2 dim: 3 dim: 11 dim: 9 }
+layer { name: "relu" type: "ReLU" bottom: "x" top: "r" relu_param { negative_slope: 0.3 } }
+layer { name: "pool" type: "Pooling" bottom: "y" top: "p" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+"""
+
+
+def _max_pool(y: np.ndarray, k: int = 3, s: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Stock Caffe's MAX pooling, literally: strict >, from -FLT_MAX, first maximum wins, NaN never does."""
+    n, c, h, w = y.shape
+    ph, pw = -(-(h - k) // s) + 1, -(-(w - k) // s) + 1
+    top = np.full((n, c, ph, pw), -np.finfo(np.float32).max, np.float32)
+    mask = np.full((n, c, ph, pw), -1)
+    for i, j, a, b in np.ndindex(n, c, ph, pw):
+        for hh in range(a * s, min(a * s + k, h)):
+            for ww in range(b * s, min(b * s + k, w)):
+                if y[i, j, hh, ww] > top[i, j, a, b]:
+                    top[i, j, a, b], mask[i, j, a, b] = y[i, j, hh, ww], hh * w + ww
+    return top, mask
+
+
+def test_relu_backward_and_max_pooling_keep_stock_bits(tmp_path: Path) -> None:
+    proto = tmp_path / "pool.prototxt"
+    proto.write_text(POOL_NET)
+    net = caffe.Net(str(proto), caffe.TEST)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(net.blobs["x"].data.shape).astype(np.float32)
+    x.flat[:6] = [np.nan, 0.0, -0.0, np.inf, -np.inf, 1e-45]
+    y = rng.standard_normal(x.shape).astype(np.float32)
+    # A window in which nothing exceeds -FLT_MAX (all NaN, or all -FLT_MAX) leaves the mask at -1, and stock
+    # Caffe's backward then writes before the plane: undefined behaviour, so such windows are not tested.
+    y[0, 0, 0, :2] = np.nan                           # NaN in a window never wins
+    y[0, 1, :3, :3] = -np.finfo(np.float32).max       # a window at the floor, one value just above it
+    y[0, 1, 2, 1] = np.nextafter(y[0, 1, 2, 1], np.float32(0))
+    y[1, 0, 2:5, 2:5] = 1.5                           # ties: the first wins
+    net.blobs["x"].data[...] = x
+    net.blobs["y"].data[...] = y
+    net.forward()
+    r_diff = rng.standard_normal(x.shape).astype(np.float32)
+    p_diff = rng.standard_normal(net.blobs["p"].diff.shape).astype(np.float32)
+    net.blobs["r"].diff[...] = r_diff
+    net.blobs["p"].diff[...] = p_diff
+    net.backward()
+
+    slope = np.float32(0.3)
+    want = r_diff * ((x > 0).astype(np.float32) + slope * (x <= 0).astype(np.float32))
+    assert np.array_equal(net.blobs["x"].diff, want, equal_nan=True)
+    top, mask = _max_pool(y)
+    assert np.array_equal(net.blobs["p"].data, top)
+    y_diff = np.zeros_like(y)
+    assert (mask >= 0).all()
+    for i, j, a, b in np.ndindex(mask.shape):
+        y_diff[i, j].flat[mask[i, j, a, b]] += p_diff[i, j, a, b]
+    assert np.array_equal(net.blobs["y"].diff, y_diff)

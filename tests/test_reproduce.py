@@ -95,11 +95,14 @@ def test_example1_batched_makes_the_same_panels_in_one_pass(fake_nets, tmp_path)
     one = json.loads((alone / "example1.json").read_text())
     five = json.loads((together / "example1.json").read_text())
     assert [p["unit"] for p in five["panels"]] == [p["unit"] for p in one["panels"]]
+    # Batched convolutions sum in another order, and a flipped max-pooling window moves a first step by up to
+    # 2 % (tests/test_batching.py); two steps of lr 8 stay within 5 %.
     for a, b in zip(one["panels"], five["panels"], strict=True):
-        assert abs(a["final_activation"] - b["final_activation"]) <= 1e-3 * max(abs(a["final_activation"]), 1.0)
+        assert abs(a["final_activation"] - b["final_activation"]) <= 5e-2 * max(abs(a["final_activation"]), 1.0)
     records = [json.loads(p.read_text()) for p in sorted((together / "example1").glob("*.json"))]
     assert sorted(r["batch"]["position"] for r in records) == [0, 1, 2, 3, 4]
     assert {r["batch"]["size"] for r in records} == {5}
+    assert {r["batch"]["convolution"] for r in records} == {"oneDNN"}
 
 
 def test_example3_grid_of_every_iteration(fake_nets, tmp_path):

@@ -8,12 +8,14 @@ and compared against the probed net (``netinfo.check_weights``) before ``caffe.N
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -404,6 +406,40 @@ FAST_MATH_ENV = "DGN_AM_CAFFE_FAST"
 def fast_math() -> bool:
     """Whether this process runs Caffe's opt-in faster CPU arithmetic (recorded in every manifest)."""
     return os.environ.get(FAST_MATH_ENV) == "1"
+
+
+#: The environment switch of scripts/caffe-patches/0007: "1" sends a CPU Convolution or Deconvolution
+#: with more than one sample through oneDNN's direct kernels (2-3x faster there, other rounding).
+BATCHED_CONVOLUTION_ENV = "DGN_AM_CAFFE_DNNL"
+
+
+def dnnl_built() -> bool:
+    """Whether this Caffe was built with patch 0007's oneDNN convolutions (scripts/install_caffe.sh does)."""
+    return "-DUSE_DNNL=ON" in build_info().get("cmake_flags", [])
+
+
+@contextlib.contextmanager
+def batched_convolution(size: int, gpu: bool = False) -> Iterator[str]:
+    """Run the block's batches of ``size`` > 1 on oneDNN's convolutions; yields which ones ran.
+
+    Batching already changes the rounding, and the faster convolutions that patch 0007 makes
+    possible are why one batches on a CPU, so they come with it: "oneDNN". Their other summation
+    order (about 1e-6 relative per layer) can also flip a max-pooling window whose two largest
+    inputs are that close, which moves that window's gradient to another pixel: README, batches.
+    A batch of one, a build without oneDNN, ``DGN_AM_CAFFE_DNNL=0`` or ``DGN_AM_CAFFE_STOCK=1``
+    keep Caffe's own: "caffe" (on a GPU, "gpu": the switch is CPU code). Caffe reads the switch at
+    every layer call, so setting it here is enough.
+    """
+    user = os.environ.get(BATCHED_CONVOLUTION_ENV)
+    on = (not gpu and size > 1 and dnnl_built() and user != "0" and os.environ.get("DGN_AM_CAFFE_STOCK") != "1")
+    os.environ[BATCHED_CONVOLUTION_ENV] = "1" if on else "0"
+    try:
+        yield "gpu" if gpu else "oneDNN" if on else "caffe"
+    finally:
+        if user is None:
+            del os.environ[BATCHED_CONVOLUTION_ENV]
+        else:
+            os.environ[BATCHED_CONVOLUTION_ENV] = user
 
 
 def set_mode(gpu: int | None) -> str:

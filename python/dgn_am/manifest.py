@@ -64,8 +64,9 @@ def build(parameters: dict[str, Any], models: dict[str, dict[str, str]], caffe_b
           results: dict[str, Any], wall_seconds: float, batch: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything needed to rerun and to judge a result, in one JSON-ready dict.
 
-    ``batch``: the pass the run shared with others (its size, this run's position, the fast-math switch),
-    which decides its arithmetic: only a batch of one on stock Caffe is the released algorithm's, bit for bit.
+    ``batch``: the pass the run shared with others (its size, this run's position, the fast-math switch,
+    whose convolutions ran), which decides its arithmetic: only a batch of one on stock Caffe is the
+    released algorithm's, bit for bit.
     """
     return {
         "tool": "dgn-am",

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import gallery, manifest, paths
 from .algorithm import Iteration
-from .caffe_backend import CaffeTarget
+from .caffe_backend import CaffeTarget, batched_convolution
 from .errors import InputError, read_input
 from .objectives import PerSample
 from .outputs import ensure_writable_dir
@@ -387,9 +387,10 @@ def estimate(session: Session, runs: list[Run], batch: int = 16) -> Saving | Non
     for b in (1, size):
         stamps: list[float] = []
         starts = random_codes(list(range(b)), session.code_size)
-        optimize(session.generator, target, PerSample([objective] * b), starts,
-                 Settings(ESTIMATE_ITERATIONS + 1, first.start_lr, first.end_lr),
-                 lambda it, stamps=stamps: stamps.append(time.perf_counter()))
+        with batched_convolution(b, session.models.gpu is not None):  # as a batched sweep would run
+            optimize(session.generator, target, PerSample([objective] * b), starts,
+                     Settings(ESTIMATE_ITERATIONS + 1, first.start_lr, first.end_lr),
+                     lambda it, stamps=stamps: stamps.append(time.perf_counter()))
         per.append((stamps[-1] - stamps[0]) / ESTIMATE_ITERATIONS / b)
     return Saving(size, per[0], per[1], sum(r.n_iters for r in runs))
 

@@ -398,7 +398,8 @@ class Session:
         target = cb.CaffeTarget(self.net, first.act_layer, ps[0].end_layer)
         out: list[Outcome | RunFailed] = []
         try:
-            result = optimize(self.generator, target, objective, start, settings, on_iteration)
+            with cb.batched_convolution(len(ps), self.models.gpu is not None) as convolution:
+                result = optimize(self.generator, target, objective, start, settings, on_iteration)
             seconds = time.perf_counter() - started
             fast = cb.fast_math()
             for b, (p, folder) in enumerate(zip(ps, frames, strict=True)):
@@ -411,7 +412,7 @@ class Session:
                     write_atomic(folder / f"{str(run.n_iters).zfill(3)}.jpg", encode_image(result.image[b], "JPEG"))
                     _replace_folder(folder, run.frames_dir())
                 ran = result.iterations if stop is None else stop.iteration + 1
-                batch = {"size": len(ps), "position": b, "fast_math": fast}
+                batch = {"size": len(ps), "position": b, "fast_math": fast, "convolution": convolution}
                 out.append(self._write(p, result.code[b : b + 1], result.image[b : b + 1],
                                        result.activations[b, :ran], stop, seconds, batch))
         finally:
