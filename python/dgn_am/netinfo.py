@@ -281,39 +281,75 @@ _WINDOWED = {"Convolution", "Pooling"}
 _UNSUPPORTED = {"Deconvolution", "Crop", "Reshape", "Flatten"}
 
 
+def _producers(layers: list[SpatialLayer]) -> dict[str, SpatialLayer]:
+    producers: dict[str, SpatialLayer] = {}
+    for layer in layers:
+        for top in layer.tops:
+            producers.setdefault(top, layer)  # the first producer; later in-place layers are elementwise
+    return producers
+
+
+def _input_span(producers: dict[str, SpatialLayer], name: str, lo: int, hi: int, axis: int,
+                input_size: tuple[int, int], input_blob: str, depth: int = 0) -> tuple[int, int]:
+    """The input rows (axis 0) or columns (axis 1) that units lo..hi of blob ``name`` see, unclipped.
+
+    A unit at [lo, hi] of a layer with kernel k, stride s, pad p sees [lo*s - p, hi*s - p + k - 1]
+    below it; branches that meet in a Concat are united; a whole-input layer sees everything.
+    """
+    if name == input_blob:
+        return lo, hi
+    if depth > 1000 or name not in producers:
+        raise InputError(f"cannot trace blob '{name}' back to the input '{input_blob}'")
+    layer = producers[name]
+    if layer.type in _UNSUPPORTED:
+        raise InputError(f"receptive fields through a {layer.type} layer ('{layer.name}') are not supported")
+    if layer.whole:
+        return 0, input_size[axis] - 1
+    if layer.type in _WINDOWED:
+        k, s, p = layer.kernel[axis], layer.stride[axis], layer.pad[axis]
+        lo, hi = lo * s - p, hi * s - p + k - 1
+    spans = [_input_span(producers, b, lo, hi, axis, input_size, input_blob, depth + 1) for b in layer.bottoms]
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
 def receptive_field(
     layers: list[SpatialLayer], blob: str, x: int, y: int, input_size: tuple[int, int], input_blob: str = "data"
 ) -> tuple[int, int, int, int]:
     """The input region (top, left, height, width) that unit position (x, y) of ``blob`` sees.
 
-    Walks from ``blob`` back to the input through every window (a unit at [lo, hi] of a layer with
-    kernel k, stride s, pad p sees [lo*s - p, hi*s - p + k - 1] below it); branches that meet in a
-    Concat are united. Clipped to the image. For CaffeNet conv5 at (6, 6) this gives the released
-    163 x 163 crop at offset (32, 32).
+    Clipped to the image. For CaffeNet conv5 at (6, 6) this gives the released 163 x 163 crop at
+    offset (32, 32).
     """
-    producers: dict[str, SpatialLayer] = {}
-    for layer in layers:
-        for top in layer.tops:
-            producers.setdefault(top, layer)  # the first producer; later in-place layers are elementwise
-
-    def back(name: str, lo: int, hi: int, axis: int, depth: int = 0) -> tuple[int, int]:
-        if name == input_blob:
-            return lo, hi
-        if depth > 1000 or name not in producers:
-            raise InputError(f"cannot trace blob '{name}' back to the input '{input_blob}'")
-        layer = producers[name]
-        if layer.type in _UNSUPPORTED:
-            raise InputError(f"receptive fields through a {layer.type} layer ('{layer.name}') are not supported")
-        if layer.whole:
-            return 0, input_size[axis] - 1
-        if layer.type in _WINDOWED:
-            k, s, p = layer.kernel[axis], layer.stride[axis], layer.pad[axis]
-            lo, hi = lo * s - p, hi * s - p + k - 1
-        spans = [back(b, lo, hi, axis, depth + 1) for b in layer.bottoms]
-        return min(a for a, _ in spans), max(b for _, b in spans)
-
-    top, bottom = back(blob, y, y, 0)
-    left, right = back(blob, x, x, 1)
+    producers = _producers(layers)
+    top, bottom = _input_span(producers, blob, y, y, 0, input_size, input_blob)
+    left, right = _input_span(producers, blob, x, x, 1, input_size, input_blob)
     top, left = max(top, 0), max(left, 0)
     bottom, right = min(bottom, input_size[0] - 1), min(right, input_size[1] - 1)
     return top, left, bottom - top + 1, right - left + 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """A blob's receptive field on the input, per axis (h, w), before clipping to the image.
+
+    ``size``: the window one unit sees; ``stride``: how far the windows of neighbouring units lie
+    apart; ``offset``: where unit 0's window starts (negative where it reaches into the padding).
+    ``whole``: each unit sees the whole input (after an InnerProduct or a global pooling).
+    """
+
+    size: tuple[int, int]
+    stride: tuple[int, int]
+    offset: tuple[int, int]
+    whole: bool = False
+
+
+def field_of(layers: list[SpatialLayer], blob: str, input_size: tuple[int, int], input_blob: str = "data") -> Field:
+    """``blob``'s receptive field, from the windows of its units 0 and 1 along each axis."""
+    producers = _producers(layers)
+    first = [_input_span(producers, blob, 0, 0, axis, input_size, input_blob) for axis in (0, 1)]
+    second = [_input_span(producers, blob, 1, 1, axis, input_size, input_blob) for axis in (0, 1)]
+    if first == second:
+        return Field((input_size[0], input_size[1]), (0, 0), (0, 0), whole=True)
+    return Field(size=(first[0][1] - first[0][0] + 1, first[1][1] - first[1][0] + 1),
+                 stride=(second[0][0] - first[0][0], second[1][0] - first[1][0]),
+                 offset=(first[0][0], first[1][0]))
