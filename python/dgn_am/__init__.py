@@ -7,6 +7,7 @@ Modules, each with one job:
 - ``images``: crops, the saved-image convention, and turning a real image into a start code's input.
 - ``codes``: start codes and per-unit bound files.
 - ``netinfo``: plain descriptions of nets and caffemodels, and the checks made on them before Caffe loads.
+- ``netsummary``: what each blob of a net is (units, receptive field, target or code layer): ``dgn-am layers``.
 - ``caffe_backend``: the only module that imports Caffe.
 - ``outputs``: file names, atomic writes, and what may stand where an output goes.
 - ``errors``: the one user-facing exception, and the one reader of user-named files.
