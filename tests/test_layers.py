@@ -1,4 +1,4 @@
-"""``dgn-am layers`` and ``dgn-am --version``: what a researcher reads before choosing layers."""
+"""``dgn-am layers``, ``--version`` and ``--help``: what a researcher reads before a run."""
 
 from __future__ import annotations
 
@@ -83,3 +83,16 @@ def test_weights_that_do_not_fit_are_one_line_before_anything_is_listed(tmp_path
 def test_a_missing_definition_is_one_line(tmp_path: Path):
     proc = run_cli("layers", str(tmp_path / "nothing.prototxt"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "nothing.prototxt" in proc.stderr
+
+
+def test_help_says_what_dgn_am_is_and_every_default():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "DGN-AM" in top.stdout and "preferred input" in top.stdout
+    assert "layers" in top.stdout and "Nothing else lives here" not in top.stdout
+    synth = " ".join(run_cli("synthesize", "--help").stdout.split())
+    for option, default in (("--seed SEED", "0"), ("--act_layer ACT_LAYER", "fc8"),
+                            ("--opt_layer {fc6,fc7,pool5}", "fc6"), ("--n_iters N_ITERS", "10"),
+                            ("--output_dir OUTPUT_DIR", ".")):
+        tail = synth.split(f"{option} ", 1)[1].split(" --", 1)[0]
+        assert f"default: {default})" in tail or f"default {default}" in tail, (option, tail)
+    assert "(default: )" not in synth and "(default: None)" not in synth and "(default: False)" not in synth

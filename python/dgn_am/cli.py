@@ -163,7 +163,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="DGN-AM on every class of the miniature model (offline): montage + gallery",
                        description="Synthesize the preferred image of every class of the miniature encoder E "
                        "through the miniature generator G, and write a labelled montage and a gallery.")
-    p.add_argument("--output_dir", type=Path, default=Path("output/demo"), help="where results go (output/demo)")
+    p.add_argument("--output_dir", type=Path, default=Path("output/demo"), help="where results go")
     p.add_argument("--evaluate", action="store_true",
                    help="also report how many images an independent classifier recognizes (exit 1 below 80%%) "
                    "and each class's activation against real held-out images")
@@ -195,7 +195,11 @@ def _layers_parser(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = ArgumentParser(prog="dgn-am", description=__doc__)
+    parser = ArgumentParser(
+        prog="dgn-am", description="Synthesize the preferred input of a neuron of a Caffe net through a deep "
+        "generator network (DGN-AM: Nguyen, Dosovitskiy, Yosinski, Brox and Clune, NIPS 2016), step for step as "
+        "the authors' released code ran it; reproduce their released examples, sweep units, and inspect nets. "
+        "Each command's --help lists its options and their defaults.")
     parser.add_argument("--version", action="version", version=f"dgn-am {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
