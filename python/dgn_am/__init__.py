@@ -11,6 +11,7 @@ Modules, each with one job:
 - ``caffe_backend``: the only module that imports Caffe.
 - ``outputs``: file names, atomic writes, and what may stand where an output goes.
 - ``errors``: the one user-facing exception, and the one reader of user-named files.
+- ``hashing``: the one reader that hashes a file (sha256, sha1).
 - ``locks``: per-run and gallery locks between processes sharing an output folder.
 - ``cliargs``: ``argparse`` with one-line errors, for every command line of the project.
 - ``download``: fetching and verifying the pretrained models and released data.

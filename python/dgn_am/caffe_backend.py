@@ -25,6 +25,7 @@ import numpy as np
 
 from . import cache as disk_cache
 from .errors import InputError, read_input
+from .hashing import hash_file
 from .netinfo import NetInfo, SpatialLayer, WeightBlob, WeightsInfo, check_weights
 from .objectives import Objective
 
@@ -188,7 +189,7 @@ def _probe_built(built: str, size: int, mtime_ns: int) -> NetInfo | str:
     build: the same text always makes the same net there, and the probe child costs 0.7-1.3 s.
     """
     info = build_info()
-    key = f"{hashlib.sha256(Path(built).read_bytes()).hexdigest()}|{info.get('caffe_commit')}|{info.get('key')}"
+    key = f"{hash_file(built)}|{info.get('caffe_commit')}|{info.get('key')}"
     d = disk_cache.get("probe", key)
     if not isinstance(d, dict):
         env = dict(os.environ, GLOG_minloglevel="2")

@@ -55,6 +55,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .errors import InputError, read_input
+from .hashing import hash_file
 from .outputs import check_destination, ensure_writable_dir, write_atomic
 
 Progress = Callable[[str, str, int, "int | None"], None]
@@ -222,14 +223,6 @@ def describe_missing(paths: Iterable[Path | str], what: str = "model files") -> 
 # --------------------------------------------------------------------------------------
 # Hashing and the trust-on-first-use manifest
 # --------------------------------------------------------------------------------------
-
-
-def _hash_file(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _Manifest:
@@ -411,7 +404,7 @@ def _ensure_file(
     check_destination(dest)  # a folder or symlink where the file goes is refused, never replaced
     algo, expected, published = _expected(entry, manifest)
     if dest.is_file():
-        got = _hash_file(dest, algo)
+        got = hash_file(dest, algo)
         if expected is None:
             manifest.record(entry.dest, got)  # placed by hand: trust it from now on
             expected = got
@@ -430,7 +423,7 @@ def _ensure_file(
     size = part.stat().st_size
     if progress:
         progress("verify", entry.dest, size, size)
-    got = _hash_file(part, algo)
+    got = hash_file(part, algo)
     if expected is not None and got != expected:
         part.unlink(missing_ok=True)
         raise DownloadError(_mismatch(entry.dest, algo, expected, got, published, manifest))
@@ -564,7 +557,7 @@ def _member_ok(member: Member, nets_dir: Path, manifest: _Manifest, progress: Pr
     dest = nets_dir / member.dest
     if not dest.is_file():
         return False
-    got = _hash_file(dest, "sha256")
+    got = hash_file(dest, "sha256")
     expected = manifest.get(member.dest)
     if expected is None:
         manifest.record(member.dest, got)

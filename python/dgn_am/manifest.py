@@ -7,7 +7,6 @@ Because it is written after every other output of a run, its presence marks the 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import platform
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 from . import __version__
 from . import cache as disk_cache
 from .errors import InputError, read_input
+from .hashing import hash_file
 from .outputs import write_atomic
 
 
@@ -35,12 +35,9 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     known = disk_cache.get("sha256", identity)
     if isinstance(known, str):
         return known
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    disk_cache.put("sha256", identity, h.hexdigest())
-    return h.hexdigest()
+    digest = hash_file(path, "sha256")
+    disk_cache.put("sha256", identity, digest)
+    return digest
 
 
 def model_record(definition: Path, weights: Path) -> dict[str, str]:

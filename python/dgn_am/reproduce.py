@@ -7,7 +7,6 @@ GoogLeNet by their published sha1, the generator and Places205 weights by the sh
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ import numpy as np
 
 from . import download, manifest, montage, paths
 from .algorithm import Iteration
+from .hashing import hash_file
 from .images import to_display
 from .outputs import check_destination, ensure_writable_dir, npz_bytes, write_atomic
 from .releases import Release, labels_for, models_for
@@ -44,20 +44,12 @@ class Reproduction:
         return not self.shortened and all(c.verdict == "released" for c in self.checks)
 
 
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_weights(path: Path) -> ModelCheck:
     """Is this weights file the released one? Says which hash it was compared with."""
     nets = paths.nets_dir()
     for entry in (download.CAFFENET, download.GOOGLENET):
         if Path(path).resolve() == (nets / entry.dest).resolve():
-            got = _sha1(path)
+            got = hash_file(path, "sha1")
             ok = got == entry.sha1
             verb = "matches" if ok else "differs from"
             return ModelCheck(path, "released" if ok else "differs",
