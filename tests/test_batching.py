@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -247,7 +248,7 @@ def test_probe_weights_and_hashes_are_cached_by_content_and_file_version(models,
     with open(weights, "r+b") as f:  # same size, new bytes: a new file version
         f.seek(100)
         f.write(b"\0" * 8)
-    assert manifest._sha256.__wrapped__(str(weights), 0, 0) == manifest.hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert manifest._sha256.__wrapped__(str(weights), 0, 0) == hashlib.sha256(weights.read_bytes()).hexdigest()
     monkeypatch.setenv("DGN_AM_NO_CACHE", "1")
     assert cache.get("sha256", cache.file_identity(weights)) is None
 
