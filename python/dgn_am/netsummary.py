@@ -18,7 +18,6 @@ from . import caffe_backend as cb
 from . import paths
 from .errors import InputError
 from .netinfo import Field, NetInfo, check_backward_path, field_of
-from .synthesize import OPT_LAYERS
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def _input_shape(definition: Path) -> tuple[int, ...] | None:
 def code_shapes() -> dict[str, tuple[int, ...]]:
     """Per code layer, the per-sample shape its generator takes (from the generators' prototxts)."""
     shapes = {}
-    for layer in OPT_LAYERS:
+    for layer in paths.CODE_LAYERS:
         definition = paths.generator_definition(layer)
         shape = _input_shape(definition) if definition.is_file() else None
         if shape:

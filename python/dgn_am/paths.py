@@ -11,6 +11,8 @@ PROTOTXT = ROOT / "prototxt"
 #: The miniature model's weights and data: committed with the code (not downloaded), so they are read
 #: from the checkout even where $DGN_AM_NETS points at a mounted folder of downloaded models.
 MINI_NETS = ROOT / "nets" / "mini"
+#: The code layers dgn-am has a generator for (prototxt/generator_<layer>.prototxt): valid --opt_layer values.
+CODE_LAYERS = ("fc6", "fc7", "pool5")
 
 
 def nets_dir() -> Path:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import caffe_backend as cb
-from . import locks, manifest
+from . import locks, manifest, paths
 from .algorithm import Iteration, Settings, Stop, optimize
 from .codes import random_code, read_bounds
 from .errors import InputError
@@ -53,7 +53,7 @@ from .outputs import (
 )
 
 #: The code layers a generator of the release inverts (and an encoder blob a start image goes to).
-OPT_LAYERS = ("fc6", "fc7", "pool5")
+OPT_LAYERS = paths.CODE_LAYERS
 #: Far more iterations than any published run (200); a typo such as 10**12 would run for centuries.
 MAX_ITERS = 100_000
 #: The most runs one forward/backward pass may hold; past a few dozen a CPU gains nothing (scripts/benchmark.py).
