@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgn_am.cliargs import ArgumentParser
+from dgn_am.common.cliargs import ArgumentParser
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = (643, 624, 304, 629, 437)  # example 1 (FACTS ยง6)
@@ -43,7 +43,7 @@ FLOP_PER_IMAGE_ITERATION = 6.7e9  # the least work an iteration must do (FACTS ย
 
 
 def _models(folder: Path) -> tuple[Path, Path, Path]:
-    from dgn_am import caffe_backend as cb
+    from dgn_am import backend as cb
 
     c = cb.save_random_weights(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", 1)
     g = cb.save_random_weights(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", 2)
@@ -53,7 +53,7 @@ def _models(folder: Path) -> tuple[Path, Path, Path]:
 
 
 def _nets(folder: Path):  # noqa: ANN202 - the generator and CaffeNet as the algorithm sees them
-    from dgn_am import caffe_backend as cb
+    from dgn_am import backend as cb
 
     gen_net, _ = cb.load_net(ROOT / "prototxt/generator_fc6.prototxt", folder / "generator.caffemodel", backward=True)
     net, _ = cb.load_net(ROOT / "prototxt/caffenet.prototxt", folder / "caffenet.caffemodel", backward=True)
@@ -62,10 +62,10 @@ def _nets(folder: Path):  # noqa: ANN202 - the generator and CaffeNet as the alg
 
 def _child(batch: int, iters: int, folder: Path, gpu: int | None) -> dict:
     """Time ``iters`` iterations of one batch (after one warm-up) in this process."""
-    from dgn_am import caffe_backend as cb
-    from dgn_am.algorithm import Settings, optimize
-    from dgn_am.codes import random_codes
-    from dgn_am.objectives import OneHotObjective, Unit
+    from dgn_am import backend as cb
+    from dgn_am.core.algorithm import Settings, optimize
+    from dgn_am.core.codes import random_codes
+    from dgn_am.core.objectives import OneHotObjective, Unit
 
     cb.set_mode(gpu)
     gen, target = _nets(folder)
@@ -167,10 +167,10 @@ def jobs(c: Path, g: Path, bound: Path, folder: Path) -> None:
 
 def drift(folder: Path, iters: int, batch: int = 4, compared: int = 4) -> None:
     """Images and activations of a batch vs the same runs alone (its first ``compared``), up to ``iters``."""
-    from dgn_am import caffe_backend as cb
-    from dgn_am.algorithm import Settings, optimize
-    from dgn_am.codes import random_code
-    from dgn_am.objectives import OneHotObjective, PerSample, Unit
+    from dgn_am import backend as cb
+    from dgn_am.core.algorithm import Settings, optimize
+    from dgn_am.core.codes import random_code
+    from dgn_am.core.objectives import OneHotObjective, PerSample, Unit
 
     cb.set_mode(None)
     gen, target = _nets(folder)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(b < 1 for b in sizes) or a.workflow_iters < 1 or a.drift_iters < 0 or a.drift_batch < 1:
         ap.error("--batches, --workflow-iters take whole numbers >= 1 and --drift-iters >= 0")
 
-    from dgn_am import caffe_backend as cb
+    from dgn_am import backend as cb
 
     device = cb.set_mode(a.gpu)
     info = cb.build_info()

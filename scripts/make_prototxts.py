@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write prototxt/*.prototxt from dgn_am.netspecs (run after changing a net definition).
+"""Write prototxt/*.prototxt from dgn_am.backend.netspecs (run after changing a net definition).
 
     .venv/bin/python scripts/make_prototxts.py
 
@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dgn_am.cliargs import ArgumentParser
+from dgn_am.common.cliargs import ArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
     ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
 
+    from dgn_am.backend.netspecs import all_definitions, render
+    from dgn_am.common.files import write_atomic
+    from dgn_am.common.paths import PROTOTXT
     from dgn_am.mini.netspecs import write_prototxts as write_mini_prototxts
-    from dgn_am.netspecs import all_definitions, render
-    from dgn_am.outputs import write_atomic
-    from dgn_am.paths import PROTOTXT
 
     PROTOTXT.mkdir(exist_ok=True)
     for name, proto in all_definitions().items():

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dgn_am.cliargs import ArgumentParser
+from dgn_am.common.cliargs import ArgumentParser
 from dgn_am.mini import data, demo, gan, netspecs, solvers
-from dgn_am.mini.train import DATA_SEED
+from dgn_am.mini.data import DATA_SEED
 
 VARIANTS: dict[str, dict[str, float]] = {
     "plain": {"lambda_img": 1.0, "lambda_shape": 0.0, "lambda_feat": 0.0, "lambda_adv": 0.0},

@@ -146,7 +146,7 @@ passed help "dgn-am synthesize --help"
 
 mkdir "$work/models"
 check make-models 0 "${run[@]}" -v "$work/models:/made" --entrypoint /opt/dgn-am/.venv/bin/python "$image" -c "
-from dgn_am.caffe_backend import save_random_weights as save
+from dgn_am.backend import save_random_weights as save
 save('/opt/dgn-am/prototxt/caffenet.prototxt', '/made/caffenet.caffemodel', 1)
 save('/opt/dgn-am/prototxt/generator_fc6.prototxt', '/made/generator.caffemodel', 2)"
 passed make-models "random-weight CaffeNet and fc6 generator, written to the host"

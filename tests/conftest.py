@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dgn_am.caffe_backend import save_random_weights
+from dgn_am.backend import save_random_weights
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 

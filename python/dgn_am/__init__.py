@@ -1,22 +1,28 @@
 """dgn-am: DGN-AM (Nguyen et al., NIPS 2016), activation maximization through a deep generator network.
 
-Modules, each with one job:
+The package in layers, each importing only those before it:
 
-- ``algorithm``: the optimization loop, step for step as the released code ran it (NumPy only).
-- ``objectives``: which unit to drive, as a one-hot gradient and an activation read-out.
-- ``images``: crops, the saved-image convention, and turning a real image into a start code's input.
-- ``codes``: start codes and per-unit bound files.
-- ``netinfo``: plain descriptions of nets and caffemodels, and the checks made on them before Caffe loads.
-- ``netsummary``: what each blob of a net is (units, receptive field, target or code layer): ``dgn-am layers``.
-- ``caffe_backend``: the only module that imports Caffe.
-- ``outputs``: file names, atomic writes, and what may stand where an output goes.
-- ``errors``: the one user-facing exception, and the one reader of user-named files.
-- ``hashing``: the one reader that hashes a file (sha256, sha1).
-- ``locks``: per-run and gallery locks between processes sharing an output folder.
-- ``cliargs``: ``argparse`` with one-line errors, for every command line of the project.
-- ``download``: fetching and verifying the pretrained models and released data.
-- ``paths``: where the project's prototxts and models live.
-- ``cli``: the ``dgn-am`` command.
+- ``common``: errors, paths, files (hashing, atomic writes), the disk cache, locks, the version.
+- ``core``: the method in NumPy: the loop (``algorithm``), objectives, codes, bound statistics, pixels.
+- ``backend``: the only code that touches pycaffe: prototxt checks, the probe, caffemodels, net adapters.
+- ``assets``: which model files exist and how they arrive: the catalogue, the downloader, labels.
+- ``results``: what runs write and read back: images, outputs, manifests, montages, galleries, comparisons.
+- ``runs``: orchestration: a run, a session, sweeps and their grids, workers, releases, act-range.
+- ``mini``: the miniature model: its data, nets, losses, training and the demo.
+- ``cli``: the ``dgn-am`` command, one module per subcommand.
+
+``api`` is the Python API, re-exported here: ``DGNAM.mini().synthesize([0, 1])``.
 """
 
-__version__ = "0.1.0"
+from .api import DGNAM, Preset, presets
+from .assets.labels import read_labels
+from .assets.models import Models, default_models
+from .common.errors import InputError
+from .common.version import __version__
+from .runs.run import Run
+from .runs.session import Outcome, RunFailed, Session, Synthesis, synthesize
+
+__all__ = [
+    "DGNAM", "InputError", "Models", "Outcome", "Preset", "Run", "RunFailed", "Session", "Synthesis",
+    "__version__", "default_models", "presets", "read_labels", "synthesize",
+]

@@ -17,12 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.pixels import Pixels
+
 SIZE = 64
 CLASSES: tuple[str, ...] = (
     "disc", "square", "triangle", "star", "cross", "ring", "stripes", "checkerboard", "crescent", "heart",
 )
 #: Each split draws from its own stream (SeedSequence entropy [seed, split id]), so they never share images.
 SPLITS = {"train": 0, "heldout": 1}
+#: The split sizes and the seed every shipped weight file was trained with (``train``), and the demo's evaluation reads.
+DATA_SEED = 0
+TRAIN_PER_CLASS = 1500
+HELDOUT_PER_CLASS = 200
 #: The value subtracted from every pixel in a blob (the "mean-subtracted scale" of the real nets).
 PIXEL_MEAN = 128.0
 
@@ -244,19 +250,18 @@ def make_split(split: str, n_per_class: int, seed: int = 0) -> tuple[np.ndarray,
 # --- conversions and files ------------------------------------------------------------------------------
 
 
+#: The miniature nets' pixel convention: BGR, pixel - 128 (the owner of the conversion is ``core.pixels``).
+PIXELS = Pixels(PIXEL_MEAN)
+
+
 def to_blob(images: np.ndarray) -> np.ndarray:
     """uint8 RGB N x H x W x 3 -> float32 BGR N x 3 x H x W, pixel - 128 (what the mini nets take)."""
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected N x H x W x 3 images, got shape {images.shape}")
-    return np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) - np.float32(PIXEL_MEAN)
+    return PIXELS.to_blob(images)
 
 
 def from_blob(blob: np.ndarray) -> np.ndarray:
     """The inverse of ``to_blob``: float32 BGR blobs back to uint8 RGB images (clipped, rounded)."""
-    if blob.ndim != 4 or blob.shape[1] != 3:
-        raise ValueError(f"expected N x 3 x H x W blobs, got shape {blob.shape}")
-    rgb = blob[:, ::-1].transpose(0, 2, 3, 1) + PIXEL_MEAN
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    return PIXELS.to_rgb(blob)
 
 
 def grid(images: np.ndarray, cols: int, pad: int = 2) -> np.ndarray:
@@ -284,7 +289,7 @@ def write_folder(images: np.ndarray, labels: np.ndarray, directory: Path) -> lis
 
     A folder of PNGs is what ``dgn-am act-range`` reads, and what a person looks at.
     """
-    from ..outputs import write_atomic
+    from ..common.files import write_atomic
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

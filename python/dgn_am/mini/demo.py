@@ -1,7 +1,7 @@
 """``dgn-am demo``: DGN-AM on every class of the miniature model, offline, as a labelled montage and a gallery.
 
 The target net is E, the generator G (trained to invert E's fc6, ``dgn_am.mini.gan``), and each class
-k of E's fc8 gets one run of the released algorithm (``dgn_am.synthesize``, unchanged) from the random
+k of E's fc8 gets one run of the released algorithm (``dgn_am.runs.session``, unchanged) from the random
 start code of ``seed``, with the code bounded by E's fc6 act-range (``fc6_bounds.txt``, mean + 1 std).
 The settings (``DemoSettings``) are act_max.py's schedule (a learning rate falling linearly from
 ``start_lr`` to ``end_lr``, L2 decay, clipping) shortened to 200 iterations, well inside the 2-minute
@@ -23,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import caffe_backend as cb
-from .. import gallery, montage, paths
-from ..algorithm import Iteration
-from ..errors import InputError, read_input
-from ..images import to_display
-from ..outputs import check_destination, ensure_writable_dir
-from ..synthesize import Models, Run, Session, batches, check_value, validate
+from .. import backend as cb
+from ..assets.models import Models, require
+from ..common import paths
+from ..common.errors import InputError, read_input
+from ..common.files import check_destination, ensure_writable_dir
+from ..core.algorithm import Iteration
+from ..core.pixels import to_display
+from ..results import gallery, montage
+from ..runs.run import Run, batches, check_value, validate
+from ..runs.session import Session
 from . import data, evaluate, solvers
 
 #: How to regenerate the shipped files, for the error a missing one gets.
@@ -92,12 +95,9 @@ class MiniFiles:
                   self.labels]
         if evaluate:
             needed += list(self.classifier)
-        # only what is absent is "missing": a FIFO or folder in a file's place is refused by name when read
-        missing = [str(p) for p in needed if not Path(p).exists()]
-        if missing:
-            out = "" if self.nets == paths.MINI_NETS else f" --out_dir {self.nets}"
-            raise InputError(f"missing miniature model files: {', '.join(missing)}; regenerate them with "
-                             f"'{REGENERATE}{out}' (or 'scripts/make_prototxts.py' for the prototxts)")
+        out = "" if self.nets == paths.MINI_NETS else f" --out_dir {self.nets}"
+        require(needed, "miniature model files", fix=f"regenerate them with '{REGENERATE}{out}' (or "
+                "'scripts/make_prototxts.py' for the prototxts)")
 
     def class_names(self) -> list[str]:
         names = [line.strip() for line in str(read_input(self.labels, "label file")).splitlines() if line.strip()]
@@ -164,7 +164,7 @@ def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSetting
     checks (the demo's evaluation models), so that nothing is written when any of them fails.
     """
     names = files.class_names()
-    session = Session(files.models())
+    session = Session(files.models(), dict(enumerate(names)))
     n_classes = int(session.net_info.blobs["fc8"][1])
     if n_classes != len(names):
         raise InputError(f"{files.labels} names {len(names)} classes but E's fc8 has {n_classes} units")
@@ -207,7 +207,7 @@ def write_montage(classes: list[ClassResult], path: Path) -> Path:
 def evaluate_classes(files: MiniFiles, classes: list[ClassResult], heldout_per_class: int | None = None,
                      data_seed: int | None = None) -> Evaluation:
     """The independent classifier's verdict on each synthesized image, and E's activations on real ones."""
-    from .train import DATA_SEED, HELDOUT_PER_CLASS
+    from .data import DATA_SEED, HELDOUT_PER_CLASS
 
     names = files.class_names()
     images = np.concatenate([c.image for c in classes])
@@ -251,6 +251,7 @@ def run_demo(output_dir: Path, settings: DemoSettings | None = None, evaluate_: 
     started = time.perf_counter()
     classes, device = synthesize_classes(files, output_dir, settings, progress, overwrite, check_judge, batch)
     path = write_montage(classes, output_dir / MONTAGE_NAME)
-    page = gallery.write(output_dir, "DGN-AM on the miniature model (dgn-am demo)")
+    page = gallery.write(output_dir, "DGN-AM on the miniature model (dgn-am demo)",
+                         labels={c.unit: c.label for c in classes})
     evaluation = evaluate_classes(files, classes) if evaluate_ else None
     return DemoResult(classes, path, page, settings, device, time.perf_counter() - started, evaluation)

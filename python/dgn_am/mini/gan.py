@@ -28,15 +28,16 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..caffe_backend import caffe
+from ..backend import caffe
 from . import data as mini_data
 from . import netspecs, solvers
+from .losses import StepLosses, image_loss, log_every, shape_loss
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ class GanConfig:
     #: loss is met with pixel-level patterns only E responds to.
     feat_blur: float = 1.0
     seed: int = 0
-    #: The training images: None means the train split E was trained on (``train.TRAIN_PER_CLASS``,
-    #: ``train.DATA_SEED``).
+    #: The training images: None means the train split E was trained on (``data.TRAIN_PER_CLASS``,
+    #: ``data.DATA_SEED``).
     n_train_per_class: int | None = None
     data_seed: int | None = None
 
@@ -94,23 +95,6 @@ class GanConfig:
     @property
     def uses_c(self) -> bool:
         return self.lambda_feat > 0
-
-
-@dataclass
-class StepLosses:
-    """One iteration's unweighted losses (NaN where a loss was not computed) and whether D stepped."""
-
-    img: float
-    feat: float
-    adv: float
-    d: float
-    d_stepped: bool
-    #: Norms of the weighted gradients each loss sends into G's image (lambda times dL/dimage).
-    grad_img: float = float("nan")
-    grad_feat: float = float("nan")
-    grad_adv: float = float("nan")
-    shape: float = float("nan")
-    grad_shape: float = float("nan")
 
 
 @dataclass
@@ -260,7 +244,7 @@ class GanTrainer:
         extra, out = self.extra_gradient(codes, fake, target, real)
         self.load_g(codes, real, extra)
         self.g_solver.step(1)  # forward again (same weights, same image), backward, Adam update
-        out.img = _img_loss(fake, real)
+        out.img = image_loss(fake, real)
         out.grad_img = self.config.lambda_img * float(np.linalg.norm(fake - real)) / len(fake)
         if self.d is not None:
             out.d_stepped = self._d_should_step()
@@ -287,27 +271,6 @@ class GanTrainer:
     def save_discriminator(self, path: Path) -> Path:
         assert self.d is not None
         return solvers.save_weights(self.d, path)
-
-
-def shape_loss(fake: np.ndarray, real: np.ndarray) -> tuple[float, np.ndarray]:
-    """The image loss up to colour: sum ||a G + b - x||^2 / 2B, with the best a, b per image and channel.
-
-    Returns the loss and its gradient with respect to ``fake``: at the optimal (a, b) it is
-    -a * residual / B (the fit's own dependence on G drops out).
-    """
-    g = fake.reshape(fake.shape[0], fake.shape[1], -1).astype(np.float64)
-    x = real.reshape(g.shape).astype(np.float64)
-    gc = g - g.mean(axis=2, keepdims=True)
-    xc = x - x.mean(axis=2, keepdims=True)
-    a = (gc * xc).sum(axis=2, keepdims=True) / np.maximum((gc * gc).sum(axis=2, keepdims=True), 1e-6)
-    residual = xc - a * gc
-    batch = len(fake)
-    loss = float((residual**2).sum() / (2 * batch))
-    return loss, (-a * residual / batch).reshape(fake.shape).astype(np.float32)
-
-
-def _img_loss(fake: np.ndarray, real: np.ndarray) -> float:
-    return float(np.sum((fake.astype(np.float64) - real) ** 2) / (2 * len(fake)))
 
 
 # --- data and the training loop -------------------------------------------------------------------------
@@ -374,26 +337,6 @@ def reconstruction_rmse(generator: Any, codes: np.ndarray, images: np.ndarray, b
     return float(np.sqrt(total / count))
 
 
-def _log_every(log: Callable[[str], None], steps: int, started: float) -> Callable[[int, StepLosses], None]:
-    window: list[StepLosses] = []
-
-    def progress(i: int, losses: StepLosses) -> None:
-        window.append(losses)
-        if (i + 1) % 100 == 0 or i + 1 == steps:
-            mean = {k: float(np.nanmean([getattr(w, k) for w in window])) if any(
-                not np.isnan(getattr(w, k)) for w in window) else float("nan")
-                for k in ("img", "shape", "feat", "adv", "d", "grad_img", "grad_shape", "grad_feat", "grad_adv")}
-            d = "" if np.isnan(mean["d"]) else (f" D {mean['d']:.3f} (paused {sum(not w.d_stepped for w in window)}"
-                                                f"/{len(window)})")
-            log(f"generator iter {i + 1}/{steps}: img {mean['img']:.0f} shape {mean['shape']:.0f} "
-                f"feat {mean['feat']:.1f} adv {mean['adv']:.3f}{d}; |grad| img {mean['grad_img']:.0f} "
-                f"shape {mean['grad_shape']:.0f} feat {mean['grad_feat']:.0f} adv {mean['grad_adv']:.0f} "
-                f"({time.perf_counter() - started:.0f} s)")
-            window.clear()
-
-    return progress
-
-
 def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None,
                     config: GanConfig | None = None, checkpoint_every: int = 0) -> TrainResult:
     """The ``generator`` stage: train G (and D) against E (``directory/encoder.caffemodel``), then save
@@ -409,10 +352,8 @@ def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None
     directory = Path(directory)
     started = time.perf_counter()
     encoder_weights = directory / "encoder.caffemodel"
-    from .train import DATA_SEED, TRAIN_PER_CLASS
-
-    images, _ = mini_data.make_split("train", config.n_train_per_class or TRAIN_PER_CLASS,
-                                     DATA_SEED if config.data_seed is None else config.data_seed)
+    images, _ = mini_data.make_split("train", config.n_train_per_class or mini_data.TRAIN_PER_CLASS,
+                                     mini_data.DATA_SEED if config.data_seed is None else config.data_seed)
     encoder = solvers.deploy_net(netspecs.encoder(200), weights=encoder_weights)
     codes = encode_codes(encoder, images)
     log(f"generator: {len(images)} train images and their codes ({time.perf_counter() - started:.0f} s); "
@@ -421,7 +362,7 @@ def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None
         f"{config.steps} steps of {config.batch}")
     with tempfile.TemporaryDirectory(prefix="dgn-am-gan-") as tmp:
         trainer = GanTrainer(encoder_weights, config, Path(tmp))
-        report = _log_every(log, config.steps, started)
+        report = log_every(log, config.steps, started)
 
         def progress(i: int, losses: StepLosses) -> None:
             report(i, losses)
@@ -435,8 +376,3 @@ def train_generator(directory: Path, log: Callable[[str], None] = lambda _: None
             trainer.save_discriminator(directory / "discriminator.caffemodel")
     log(f"generator: {result.seconds:.0f} s of training; saved {directory / 'generator.caffemodel'}")
     return result
-
-
-def config_dict(config: GanConfig) -> dict[str, Any]:
-    """The config as plain JSON-ready values (for a training record)."""
-    return asdict(config)

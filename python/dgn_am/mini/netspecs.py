@@ -2,7 +2,7 @@
 
 Every net comes in two phases from one function. The deploy net (``train=False``, written to
 ``prototxt/mini/`` by ``write_prototxts``) takes ``data`` and ends in ``prob``; its learnable layers
-have ``lr_mult: 0``, as in the project's other deploy nets (``caffe_backend.load_net`` is what turns
+have ``lr_mult: 0``, as in the project's other deploy nets (``backend.load_net`` is what turns
 their weight gradients off when it drives a net backward: ``force_backward`` would compute them).
 The training net (``train=True``, written to a temporary folder at training time) has the same layer
 names, learning rates, Dropout, an Input ``label``, ``loss`` and ``accuracy``. Weights move between the
@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..caffe_backend import caffe
+from ..backend import caffe
 from .data import CLASSES, SIZE
 
 #: Encoder code space: fc6 width (post-ReLU blob ``fc6``).
@@ -184,8 +184,8 @@ def deploy_definitions() -> dict[str, Any]:
 
 def write_prototxts(directory: Path | None = None) -> list[Path]:
     """Write every deploy definition into ``directory`` (default prototxt/mini/); return the paths."""
-    from ..outputs import write_atomic
-    from ..paths import PROTOTXT
+    from ..common.files import write_atomic
+    from ..common.paths import PROTOTXT
 
     directory = Path(directory) if directory is not None else PROTOTXT / "mini"
     directory.mkdir(parents=True, exist_ok=True)
@@ -258,7 +258,7 @@ def generator(batch: int = 1) -> Any:
     """G (deploy): code ``feat`` (B x 256, E's post-ReLU fc6) to image ``deconv0`` (B x 3 x 64 x 64).
 
     deconv0 is a BGR image in the mean-subtracted pixel scale, like the released fc6 generator's, so G
-    plugs into ``dgn_am.synthesize`` unchanged (code blob 'feat', image blob 'deconv0').
+    plugs into ``dgn_am.runs.session`` unchanged (code blob 'feat', image blob 'deconv0').
     """
     L = _L()
     n = caffe().NetSpec()

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..caffe_backend import caffe
-from ..outputs import write_atomic
+from ..backend import caffe, feed, proto
+from ..common.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,7 @@ def write_net(proto: Any, path: Path) -> Path:
 
 def write_solver(net_path: Path, config: SolverConfig, path: Path) -> Path:
     """Write a solver prototxt that trains ``net_path`` with ``config`` (CPU, no snapshots, no display)."""
-    from caffe.proto import caffe_pb2  # noqa: PLC0415 - after caffe() has set up logging
-
-    caffe()
+    caffe_pb2 = proto()
     s = caffe_pb2.SolverParameter()
     s.net = str(net_path)
     s.type = config.type
@@ -91,17 +89,8 @@ def make_solver(net_proto: Any, config: SolverConfig, workdir: Path, name: str =
 
 
 def set_inputs(net: Any, **arrays: np.ndarray) -> None:
-    """Copy arrays into the net's blobs of the same names, reshaping the net when the batch changes."""
-    reshape = False
-    for name, value in arrays.items():
-        blob = net.blobs[name]
-        if blob.data.shape != value.shape:
-            blob.reshape(*value.shape)
-            reshape = True
-    if reshape:
-        net.reshape()
-    for name, value in arrays.items():
-        net.blobs[name].data[...] = value
+    """Copy arrays into the net's blobs of the same names (``backend.feed``, the one owner of reshaping)."""
+    feed(net, **arrays)
 
 
 def step(solver: Any, outputs: tuple[str, ...] = ("loss",), **arrays: np.ndarray) -> dict[str, float]:

@@ -27,17 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import paths
-from ..caffe_backend import load_net
-from ..cliargs import ArgumentParser
-from ..errors import InputError
-from ..outputs import ensure_writable_dir, write_atomic
+from ..backend import load_net
+from ..common import paths
+from ..common.cliargs import ArgumentParser
+from ..common.errors import InputError
+from ..common.files import ensure_writable_dir, write_atomic
 from . import data, netspecs, solvers
+from .data import DATA_SEED, HELDOUT_PER_CLASS, TRAIN_PER_CLASS
 
-#: Seed of the dataset splits every stage trains and evaluates on.
-DATA_SEED = 0
-TRAIN_PER_CLASS = 1500
-HELDOUT_PER_CLASS = 200
 BATCH = 64
 #: The demo's code bounds are mean + this many std of E's fc6. The released runs bound CaffeNet's fc6 at
 #: 3x; on the miniature G, 1x does better: over demo seeds 1-5 the independent classifier recognized
@@ -171,16 +168,16 @@ def compute_bounds(encoder_weights: Path, out: Path, splits: Splits, k: float = 
     a folder of them as PNGs (lossless, already 64x64, so no resize). Two decimals, not the released
     integers: the mini code's units are small enough that rounding would zero some bounds.
     """
-    from .. import actrange
+    from ..core import bounds as code_bounds
 
     net = solvers.deploy_net(netspecs.encoder(100), weights=encoder_weights)
-    stats = actrange.RunningStats()
+    stats = code_bounds.RunningStats()
     for start in range(0, len(splits.train), 100):
         solvers.set_inputs(net, data=data.to_blob(splits.train[start : start + 100]))
         net.forward(end="fc6")
         stats.add(net.blobs["fc6"].data)
-    bounds = actrange.bounds(stats, k)
-    write_atomic(out, actrange.format_bounds(bounds, decimals).encode())
+    bounds = code_bounds.bounds(stats, k)
+    write_atomic(out, code_bounds.format_bounds(bounds, decimals).encode())
     log(f"bounds: fc6 mean + {k:g} std over {stats.count} train images: {len(bounds)} units, "
         f"mean bound {bounds.mean():.2f}, max {bounds.max():.2f}; saved {out}")
     return bounds
