@@ -93,6 +93,13 @@ def test_the_cycle_check_finds_a_cycle(tmp_path):
     assert _imports("dgn_am.x.b", modules["dgn_am.x.b"], modules) == {"dgn_am.x.a"}
 
 
+def test_every_package_folder_is_a_package():
+    # without __init__.py a folder is a namespace package, which a non-editable install (the Docker image's) drops
+    folders = {p.parent for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    assert {f.name for f in folders} >= set(LAYERS)
+    assert not [f for f in folders if not (f / "__init__.py").is_file()]
+
+
 def test_modules_are_small():
     long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, long
