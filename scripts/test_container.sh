@@ -130,6 +130,9 @@ expect() {  # expect NAME DESCRIPTION TEST...: a further condition on a check th
 passed() { [ "$last_ok" = 1 ] && say "ok   $1 ($last_s s): $2"; return 0; }
 owned_by() { [ -z "$(find "$2" ! -user "$1" -print -quit)" ]; }
 run=(podman run --rm --network none)
+# Which OpenBLAS kernel runs changes the last bits of every result: a sandbox that sets OPENBLAS_CORETYPE
+# (say Haswell on an AVX-512 CPU) must set it in the container too, or the two builds are not compared alike.
+while IFS='=' read -r name _; do run+=(-e "$name"); done < <(env | grep '^OPENBLAS_' || true)
 me="$(id -u):$(id -g)"
 
 mkdir -m 0777 "$work/out"

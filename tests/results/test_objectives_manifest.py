@@ -139,3 +139,14 @@ def test_two_units_from_the_cli(models, tmp_path):
     bad = run_cli(*synth_args(models, tmp_path, "--unit", "1", "--unit2", "1000", "--gamma", "0.5"))
     assert bad.returncode == 2 and "--unit 1000" in bad.stderr
     assert run_cli(*synth_args(models, tmp_path, "--unit", "1", "--gamma", "0.5")).returncode == 2
+
+
+def test_manifest_records_the_environment_that_changes_the_bits(monkeypatch):
+    from dgn_am.results import manifest
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("DGN_AM_CAFFE_STOCK", "1")
+    monkeypatch.setenv("DGN_AM_UNRELATED", "x")
+    record = manifest.build({"unit": 1}, {}, {}, "CPU: test", {"final_activation": 1.0}, 0.5)
+    assert record["environment"] == {"OPENBLAS_CORETYPE": "Haswell", "DGN_AM_CAFFE_STOCK": "1"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import sys
 from functools import cache
@@ -79,6 +80,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Environment variables that change a result's last bits: which OpenBLAS kernel runs (OpenBLAS picks one
+#: by CPU unless told), how many threads, and the Caffe patches' own switches. Those set are recorded.
+ARITHMETIC_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "DGN_AM_CAFFE_FAST",
+                  "DGN_AM_CAFFE_STOCK")
+
+
 def build(parameters: dict[str, Any], models: dict[str, dict[str, str]], caffe_build: dict[str, Any], device: str,
           results: dict[str, Any], wall_seconds: float, batch: dict[str, Any] | None = None,
           label: str | None = None) -> dict[str, Any]:
@@ -99,6 +106,7 @@ def build(parameters: dict[str, Any], models: dict[str, dict[str, str]], caffe_b
         "models": models,
         "caffe": {k: caffe_build.get(k) for k in ("caffe_commit", "cmake_flags", "patches", "cuda", "cudnn", "key")},
         "device": device,
+        "environment": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ},
         "python": platform.python_version(),
         "numpy": np.__version__,
         "argv": sys.argv[1:],
