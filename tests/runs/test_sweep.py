@@ -369,3 +369,57 @@ def test_the_gallery_is_collected_under_its_lock(swept, tmp_path):
         hidden.rename(late)  # another shard's results land while the writer waits
     writer.join(timeout=60)
     assert pages and pages[0].read_text().count("<figure>") == 8
+
+
+# --- pairs of units: --pairs with a --gamma grid ------------------------------------------------------------
+
+
+def test_pairs_and_gammas_join_the_grid(tmp_path):
+    p = _plan(tmp_path, units="3", pairs="470:1,470:122", gamma="0,0.5", seeds="0,1")
+    assert [(r.unit, r.unit2, r.gamma, r.seed) for r in p.jobs] == [
+        (3, None, 0.0, 0), (3, None, 0.0, 1),
+        (470, 1, 0.0, 0), (470, 1, 0.0, 1), (470, 1, 0.5, 0), (470, 1, 0.5, 1),
+        (470, 122, 0.0, 0), (470, 122, 0.0, 1), (470, 122, 0.5, 0), (470, 122, 0.5, 1),
+    ]
+    assert "fc8_0470_and_0001_gamma0.5_10_1.0_2.0__1" in {r.stem() for r in p.jobs}
+    assert len({r.stem() for r in p.jobs}) == len(p.jobs)
+    only = _plan(tmp_path, pairs="470:1")  # pairs alone need no --units; gamma defaults to 0
+    assert [(r.unit, r.unit2, r.gamma) for r in only.jobs] == [(470, 1, 0.0)]
+
+
+def test_pairs_from_toml_as_strings_or_lists(tmp_path):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('pairs = ["470:1", [10, 122]]\ngamma = [0.25]\n')
+    p = grid.plan(grid.settings({"output_dir": str(tmp_path)}, cfg))
+    assert [(r.unit, r.unit2, r.gamma) for r in p.jobs] == [(470, 1, 0.25), (10, 122, 0.25)]
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    ({"gamma": "0.5", "units": "1"}, "needs --pairs"),
+    ({"pairs": "470-1"}, "not a pair of units"),
+    ({"pairs": "470:1", "gamma": "-1"}, ">= 0"),
+    ({"pairs": "470:1", "gamma": "nan"}, "finite"),
+    ({}, "no units given"),
+])
+def test_pairs_errors(tmp_path, flags, words):
+    with pytest.raises(InputError, match=words):
+        _plan(tmp_path, **flags)
+
+
+def test_a_pair_sweep_runs_resumes_and_names_both_units(tmp_path):
+    out = tmp_path / "pairs"
+    args = _mini_sweep(out, "--pairs", "3:7", "--gamma", "0,1")
+    args[args.index("--units") + 1] = "2"
+    args[args.index("--n_iters") + 1] = "3"
+    first = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "3 runs: 3 ran" in first.stdout
+    names = sorted(p.name for p in out.glob("*.json"))
+    assert names == ["fc8_0002_03_0.97_1.0__0.json", "fc8_0003_and_0007_gamma0.0_03_0.97_1.0__0.json",
+                     "fc8_0003_and_0007_gamma1.0_03_0.97_1.0__0.json"]
+    record = json.loads((out / names[2]).read_text())
+    assert record["parameters"]["unit2"] == 7 and record["parameters"]["gamma"] == 1.0
+    page = (out / "index.html").read_text()
+    assert "unit 3 + unit 7, gamma 1.0" in page
+    again = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "0 ran" in again.stdout and "3 skipped" in again.stdout, again.stdout

@@ -9,7 +9,8 @@ from .progress import Bar, duration
 
 _SWEEP_EPILOG = """\
 Every list flag takes a comma list (--units and --seeds also ranges: 0-9,643,700-799); the grid is the product
-of --units, --seeds, --n_iters, --L2, --start_lr and --end_lr. --config FILE.toml takes the same keys at its
+of the targets (each of --units alone, and each of --pairs with each --gamma), --seeds, --n_iters, --L2,
+--start_lr and --end_lr. --config FILE.toml takes the same keys at its
 top level (lists allowed, paths relative to the file); flags override it.
 
 At most 100,000 runs per grid. Resumable: a run whose manifest (.json, written last) records the same settings
@@ -28,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=_SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=None, help="TOML file with these flags' names as keys")
     p.add_argument("--units", "--unit", default=None, help="units, with ranges: 0-9,643,700-799")
+    p.add_argument("--pairs", default=None, metavar="U:V,...",
+                   help="pairs of units driven at once, a1 + a2 - gamma |a1 - a2| (synthesize's --unit2), "
+                   "e.g. 470:1,470:122")
+    p.add_argument("--gamma", default=None, help="with --pairs: the weights of the pairs' difference (default 0)")
     p.add_argument("--seeds", "--seed", default=None, help="seeds of the random start code (default 0)")
     p.add_argument("--n_iters", default=None, help="iterations (default 10)")
     p.add_argument("--L2", default=None, help="code decay factors (default 1.0)")

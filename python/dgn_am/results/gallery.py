@@ -63,22 +63,26 @@ def _class_labels(net_definition_name: str, nets_dir: str) -> dict[int, str]:
 
 def label(record: dict[str, Any], labels: dict[int, str] | None = None) -> str:
     """The unit's name: from ``labels`` (the gallery's ``--labels``), else the run's own ``label`` (its
-    ``--labels`` when it ran), else the class name when its layer is a known net's class layer, else "unit N"."""
+    ``--labels`` when it ran), else the class name when its layer is a known net's class layer, else "unit N".
+    A run that drove two units (``unit2``) is named "A + B, gamma G"."""
     from ..common import paths
 
     p = record["parameters"]
-    unit = p["unit"]
-    if labels and labels.get(unit):
-        return labels[unit]
+    unit, unit2 = p["unit"], p.get("unit2")
     own = record.get("label")
-    if isinstance(own, str) and own:
-        return own
+    if isinstance(own, str) and own and not labels:
+        return own if unit2 is None else f"{own}, gamma {p.get('gamma', 0)!r}"
     target = (record.get("models") or {}).get("target") or {}
+    known: dict[int, str] = {}
     if p.get("act_layer") in CLASS_LAYERS and isinstance(target.get("definition"), str):
-        name = _class_labels(Path(target["definition"]).name, str(paths.nets_dir())).get(unit)
-        if name:
-            return name
-    return f"unit {unit}"
+        known = _class_labels(Path(target["definition"]).name, str(paths.nets_dir()))
+
+    def name(u: int) -> str:
+        return (labels or {}).get(u) or known.get(u) or f"unit {u}"
+
+    if isinstance(unit2, int):
+        return f"{name(unit)} + {name(unit2)}, gamma {p.get('gamma', 0)!r}"
+    return name(unit)
 
 
 def _link(path: Path, root: Path) -> str:

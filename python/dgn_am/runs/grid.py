@@ -21,7 +21,7 @@ from ..common.errors import InputError, read_input
 from .run import OPT_LAYERS, Run, check_value, validate
 
 #: Keys that take a list; the grid is their product.
-GRID_KEYS = ("units", "seeds", "n_iters", "L2", "start_lr", "end_lr")
+GRID_KEYS = ("units", "pairs", "gamma", "seeds", "n_iters", "L2", "start_lr", "end_lr")
 #: Keys that take one value for the whole sweep.
 FIXED_KEYS = ("act_layer", "opt_layer", "xy", "x", "y", "clip", "bound", "init_file", "output_dir",
               "net_definition", "net_weights", "generator_definition", "generator_weights",
@@ -144,6 +144,22 @@ def parse_ints(spec: Any, what: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
+def parse_pairs(spec: Any, what: str) -> list[tuple[int, int]]:
+    """Two units driven at once (S8, Eq. 2), e.g. ``"470:1,470:122"`` or a TOML list of such strings or of
+    ``[470, 1]``; duplicates dropped, order kept."""
+    out: list[tuple[int, int]] = []
+    for item in _items(spec, what):
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(u, int) and not isinstance(u, bool)
+                                                              and u >= 0 for u in item):
+            out.append((item[0], item[1]))
+            continue
+        m = re.fullmatch(r"(\d+)\s*:\s*(\d+)", item) if isinstance(item, str) else None
+        if m is None:
+            raise InputError(f"{what}: {item!r} is not a pair of units like 470:1")
+        out.append((int(m[1]), int(m[2])))
+    return list(dict.fromkeys(out))
+
+
 def parse_floats(spec: Any, what: str) -> list[float]:
     """Finite numbers, e.g. ``"8,2"`` or a TOML list; duplicates dropped, order kept."""
     out: list[float] = []
@@ -229,10 +245,18 @@ def models_of(s: Settings) -> Models:
 
 def plan(s: Settings) -> Plan:
     """Expand and check the grid: every value, every name unique. Nothing is loaded or written."""
-    if s.get("units") is None:
-        raise InputError("no units given: pass --units (e.g. 0-9,643) or set 'units' in the --config file")
+    if s.get("units") is None and s.get("pairs") is None:
+        raise InputError("no units given: pass --units (e.g. 0-9,643) or --pairs (e.g. 470:1), or set 'units' "
+                         "or 'pairs' in the --config file")
+    if s.get("gamma") is not None and s.get("pairs") is None:
+        raise InputError(f"{s.name('gamma')} needs --pairs (it weighs the two units' difference)")
+    units = [] if s.get("units") is None else parse_ints(s.get("units"), s.name("units"))
+    pairs = [] if s.get("pairs") is None else parse_pairs(s.get("pairs"), s.name("pairs"))
+    gammas = [0.0] if s.get("gamma") is None else parse_floats(s.get("gamma"), s.name("gamma"))
+    # what each run drives: a unit alone, or a pair with one gamma
+    targets = [(u, None, 0.0) for u in units] + [(a, b, g) for a, b in pairs for g in gammas]
     lists: dict[str, list[Any]] = {
-        "units": parse_ints(s.get("units"), s.name("units")),
+        "targets": targets,
         "seeds": parse_ints(s.get("seeds"), s.name("seeds")),
         "n_iters": parse_ints(s.get("n_iters"), s.name("n_iters")),
         "L2": parse_floats(s.get("L2"), s.name("L2")),
@@ -243,10 +267,17 @@ def plan(s: Settings) -> Plan:
     if size > MAX_RUNS:
         raise InputError(f"the grid holds {size:,} runs ({' x '.join(str(len(v)) for v in lists.values())} "
                          f"{', '.join(lists)}), more than the {MAX_RUNS:,} one sweep may run; split it")
-    for key, values in lists.items():
+    for u in units:
+        check_value("unit", u, s.name("units"))
+    for a, b in pairs:
+        check_value("unit", a, s.name("pairs"))
+        check_value("unit2", b, s.name("pairs"))
+    for g in gammas:
+        check_value("gamma", g, s.name("gamma"))
+    for key, values in list(lists.items())[1:]:
         for value in values:
             if value is not None:
-                check_value("unit" if key == "units" else "seed" if key == "seeds" else key, value, s.name(key))
+                check_value("seed" if key == "seeds" else key, value, s.name(key))
 
     opt_layer = _str(s, "opt_layer")
     if opt_layer not in OPT_LAYERS:
@@ -264,8 +295,9 @@ def plan(s: Settings) -> Plan:
 
     grid = product(*lists.values())
     jobs = list(dict.fromkeys(  # no end_lr is the start_lr, which can repeat another run of the grid
-        replace(base, unit=u, seed=seed, n_iters=n, L2=l2, start_lr=lr0, end_lr=lr0 if lr1 is None else lr1)
-        for u, seed, n, l2, lr0, lr1 in grid
+        replace(base, unit=u, unit2=u2, gamma=g, seed=seed, n_iters=n, L2=l2, start_lr=lr0,
+                end_lr=lr0 if lr1 is None else lr1)
+        for (u, u2, g), seed, n, l2, lr0, lr1 in grid
     ))
     if len({r.stem() for r in jobs}) < len(jobs):  # runs that differ only in end_lr: one folder per end_lr
         jobs = [replace(r, output_dir=output_dir / f"end_lr_{r.end_lr!r}") for r in jobs]
