@@ -55,6 +55,18 @@ def default_models(opt_layer: str = "fc6", gpu: int | None = None, *, net_defini
     )
 
 
+def net_models(net: str, gpu: int | None = None, opt_layer: str = "fc6", **given: Path | None) -> Models:
+    """A catalogued target net (``catalogue.NETS``: caffenet, places205, googlenet) with the released generator;
+    ``given`` paths replace any default, as in ``default_models``."""
+    from .catalogue import NETS
+
+    definition, weights, _ = NETS[net]
+    given = {k: v for k, v in given.items() if v is not None}
+    given.setdefault("net_definition", paths.PROTOTXT / definition)
+    given.setdefault("net_weights", paths.nets_dir() / weights)
+    return default_models(opt_layer, gpu, **given)
+
+
 def downloadable(models: Models, init_file: Path | None = None, bound: Path | None = None) -> list[Path]:
     """The files a run needs that ``dgn-am download`` provides: weights, and a released bound file.
 

@@ -189,12 +189,7 @@ def synthesize_classes(files: MiniFiles, output_dir: Path, settings: DemoSetting
 
 def montage_geometry(count: int, columns: int = 5) -> montage.Geometry:
     """A montage layout for ``count`` zoomed 64 px tiles with small labels."""
-    tile = 64 * TILE_ZOOM
-    probe = montage.Geometry("mini", tile, tile, 0, (0, 0), columns=columns, label_h=22, font_size=15,
-                             baseline=16)
-    size, _, _ = probe.layout([True] * count)  # count 0: the natural size of the regular layout
-    return montage.Geometry("mini", tile, tile, count, size, columns=columns, label_h=22, font_size=15,
-                            baseline=16)
+    return montage.grid_geometry("mini", 64 * TILE_ZOOM, count, columns)
 
 
 def write_montage(classes: list[ClassResult], path: Path) -> Path:

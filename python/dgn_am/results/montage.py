@@ -110,6 +110,16 @@ class Geometry:
         return self.layout([i < labelled for i in range(self.count)])
 
 
+def grid_geometry(name: str, tile: int, count: int, columns: int, label_h: int = 22, font_size: int = 15,
+                  baseline: int = 16) -> Geometry:
+    """A regular layout of ``count`` square ``tile`` px tiles, ``columns`` to a row, each with a small label."""
+    probe = Geometry(name, tile, tile, 0, (0, 0), columns=columns, label_h=label_h, font_size=font_size,
+                     baseline=baseline)
+    size, _, _ = probe.layout([True] * count)  # count 0 never matches: the natural size of the layout
+    return Geometry(name, tile, tile, count, size, columns=columns, label_h=label_h, font_size=font_size,
+                    baseline=baseline)
+
+
 #: The released example montages, measured from the JPEGs at the pinned release commit.
 RELEASED_GEOMETRY: dict[str, Geometry] = {
     g.name: g

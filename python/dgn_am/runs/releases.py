@@ -10,9 +10,8 @@ import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..assets.catalogue import NETS
 from ..assets.labels import labels_for_net
-from ..assets.models import Models, default_models
+from ..assets.models import Models, net_models
 from ..common import paths
 from ..common.errors import InputError
 from .run import Run
@@ -65,9 +64,7 @@ def select(names: list[str]) -> list[Release]:
 
 
 def models_for(release: Release, gpu: int | None = None) -> Models:
-    definition, weights, _ = NETS[release.net]
-    return default_models("fc6", gpu, net_definition=paths.PROTOTXT / definition,
-                          net_weights=paths.nets_dir() / weights)
+    return net_models(release.net, gpu)
 
 
 def labels_for(release: Release) -> dict[int, str]:

@@ -1,0 +1,98 @@
+"""Making a figure: its runs as a sweep (resumable, sharded, batched), then its montages and its record.
+
+Everything a figure writes is checked before its first run: the runs (by ``sweep.run``) and the names
+of its montages and record. The montages are drawn once every run of the figure exists (the last shard
+to finish draws them); the record (``<figure>.json``) lists the runs, the montages, the settings and
+where each setting came from, and says whether the runs were shortened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..assets.labels import label_of
+from ..assets.models import Models
+from ..common.errors import InputError
+from ..common.files import check_destination, ensure_writable_dir, write_atomic
+from ..core.pixels import to_display
+from ..results import manifest, montage
+from . import sweep
+from .figures import Figure
+from .grid import Plan, Shard
+from .run import Run
+
+
+@dataclass
+class FigureResult:
+    figure: Figure
+    folder: Path
+    summary: sweep.Summary
+    montages: list[Path]
+    waiting: int  # runs of other shards the montages wait for
+    record: Path
+
+
+def montage_paths(fig: Figure, folder: Path) -> list[Path]:
+    if not fig.split:
+        return [folder / f"{fig.name}.jpg"]
+    return [folder / f"{fig.name}_{unit:04d}.jpg" for unit in fig.units]
+
+
+def plan(fig: Figure, folder: Path, models: Models, labels: dict[int, str] | None,
+         n_iters: int | None = None) -> Plan:
+    return Plan(fig.runs(folder, n_iters), models, folder, labels)
+
+
+def make(fig: Figure, output_dir: Path, models: Models, shard: Shard | None = None,
+         progress: Callable[[sweep.Event], None] | None = None, overwrite: bool = False, batch: int = 1,
+         labels: dict[int, str] | None = None, n_iters: int | None = None) -> FigureResult:
+    """Run this shard's part of ``fig`` into ``output_dir/<name>`` and draw its montages when all runs exist."""
+    folder = ensure_writable_dir(Path(output_dir) / fig.name)
+    record_path = folder / f"{fig.name}.json"
+    for path in [*montage_paths(fig, folder), record_path]:
+        check_destination(path)
+    p = plan(fig, folder, models, labels, n_iters)
+    summary = sweep.run(p, shard, progress, overwrite=overwrite, batch=batch)
+    models_seen = manifest.model_records(models, False)
+    waiting = sum(not sweep.is_finished(run, models_seen) for run in p.jobs)
+    records = {run: manifest.read(run.manifest_path()) for run in p.jobs}
+    drawn = [] if waiting else _draw(fig, folder, p.jobs, records, labels)
+    record = {
+        "figure": fig.name, "title": fig.title, "net": fig.net, "act_layer": fig.act_layer,
+        "units": list(fig.units), "seeds": list(fig.seeds), "provenance": fig.provenance,
+        "n_iters": p.jobs[0].n_iters, "shortened": p.jobs[0].n_iters != fig.n_iters,
+        "montages": [m.name for m in drawn], "runs": [run.manifest_path().name for run in p.jobs],
+        "waiting_for_runs": waiting,
+    }
+    write_atomic(record_path, (json.dumps(record, indent=1) + "\n").encode())
+    return FigureResult(fig, folder, summary, drawn, waiting, record_path)
+
+
+def _tile(fig: Figure, run: Run, record: dict) -> np.ndarray:
+    with np.load(run.output_dir / record["results"]["outputs"]["npz"]) as saved:
+        image = saved["image"][0]
+    rf = record["results"].get("receptive_field")
+    if fig.tile == "rf" and rf:
+        top, left, h, w = rf
+        image = image[:, top : top + h, left : left + w]
+    return to_display(image)
+
+
+def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dict[int, str] | None) -> list[Path]:
+    by_cell = {(r.unit, r.seed): r for r in runs}
+    out = []
+    for group, path in zip(fig.groups(), montage_paths(fig, folder), strict=True):
+        tiles = [_tile(fig, by_cell[cell], records[by_cell[cell]]) for cell in group]
+        if len({t.shape for t in tiles}) > 1:
+            raise InputError(f"{fig.name}: the units' images differ in size ({sorted({t.shape for t in tiles})}); "
+                             "a montage needs one size")
+        names = [label_of(labels, u) if len(fig.seeds) == 1 else f"{label_of(labels, u)}, seed {s}"
+                 for u, s in group]
+        geometry = montage.grid_geometry(fig.name, tiles[0].shape[0], len(tiles), fig.columns)
+        out.append(montage.save(montage.render(tiles, names, geometry), path))
+    return out

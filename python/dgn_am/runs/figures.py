@@ -1,0 +1,120 @@
+"""The paper's figures as recipes: which units, starts and settings each image takes, and where each came from.
+
+Every recipe states its settings' provenance, because most were never published: ``released`` (the
+authors' act_max scripts and examples: fc6 code, L2 0.99, learning rate 8 -> 1e-10 over 200 iterations,
+the 3x fc6 act_range bound, no clipping), ``paper`` (what the paper's figure itself shows, such as how many
+starts per unit), or ``chosen`` (unpublished: picked here, and said so in the output and the figure's
+record). A figure's runs are a sweep's runs (resumable, sharded, batched: ``sweep.run``);
+``figure_runs`` draws the montages in the figure's layout once all of them exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..common import paths
+from ..common.errors import InputError
+from .run import Run
+
+#: The seed of s18's draw of 120 fc8 units (the paper does not list its 120).
+S18_SEED = 18
+
+#: The settings every recipe takes from the authors' released scripts.
+RELEASED = "released: the authors' act_max scripts (fc6 code, L2 0.99, lr 8 -> 1e-10, 200 iterations, 3x fc6 bound)"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: its units and starts, its layout, and where each of its settings came from.
+
+    Every unit runs from every seed. ``split``: one montage per unit (fig5's 3 x 3 grids), else one
+    montage of all, a unit's starts side by side; ``columns`` tiles to a row. ``tile``: ``full`` (the
+    227 px crop the net sees) or ``rf`` (a conv unit's receptive field).
+    """
+
+    name: str
+    title: str
+    net: str
+    act_layer: str
+    units: tuple[int, ...]
+    seeds: tuple[int, ...]
+    columns: int
+    provenance: dict[str, str]
+    split: bool = False
+    xy: int = 0
+    tile: str = "full"
+    n_iters: int = 200
+    start_lr: float = 8.0
+    end_lr: float = 1e-10
+    L2: float = 0.99
+    bound: str = "act_range/3x/fc6.txt"
+
+    def groups(self) -> list[list[tuple[int, int]]]:
+        """The montages, each a list of (unit, seed) in row-major order."""
+        cells = [[(u, s) for s in self.seeds] for u in self.units]
+        return cells if self.split else [[cell for row in cells for cell in row]]
+
+    def runs(self, output_dir: Path, n_iters: int | None = None) -> list[Run]:
+        """Every run of the figure, in the order of its montages (``n_iters`` shortens them)."""
+        base = Run(unit=0, n_iters=n_iters or self.n_iters, L2=self.L2, start_lr=self.start_lr, end_lr=self.end_lr,
+                   x=self.xy, y=self.xy, opt_layer="fc6", act_layer=self.act_layer,
+                   bound=paths.released(self.bound), output_dir=output_dir)
+        return [replace(base, unit=u, seed=s) for group in self.groups() for u, s in group]
+
+    def with_units(self, units: list[int]) -> Figure:
+        """The same figure for other units (``--units``)."""
+        if not units:
+            raise InputError("--units is empty")
+        return replace(self, units=tuple(dict.fromkeys(units)),
+                       provenance={**self.provenance, "units": "chosen: given with --units"})
+
+
+def _s18() -> Figure:
+    units = np.random.default_rng(S18_SEED).choice(1000, size=120, replace=False).tolist()
+    return Figure("s18", "120 CaffeNet fc8 units drawn at random, one start each", "caffenet", "fc8",
+                  tuple(int(u) for u in units), (0,), 12,
+                  {"units": f"chosen: 120 of 1000 drawn without replacement, numpy default_rng({S18_SEED}) "
+                            "(the paper does not list its 120)",
+                   "seeds": "released: seed 0", "settings": RELEASED, "layout": "chosen: 12 columns x 10 rows"})
+
+
+EXAMPLE1_UNITS = (643, 624, 304, 629, 437)
+
+
+def _starts(name: str, title: str, starts: int, columns: int, note: str) -> Figure:
+    return Figure(name, title, "caffenet", "fc8", EXAMPLE1_UNITS, tuple(range(starts)), columns,
+                  {"units": "chosen: example 1's units (643 mask, 624 library, 304 leaf beetle, 629 lipstick, "
+                            "437 beacon); --units for others", "seeds": note, "settings": RELEASED},
+                  split=True)
+
+
+def _s16() -> Figure:
+    return Figure("s16", "Places205 AlexNet conv5 units at (6, 6), five starts each, a row per unit", "places205",
+                  "conv5", (8, 55, 154, 181, 45), tuple(range(5)), 5,
+                  {"units": "released: example 4's Places205 conv5 units 8, 55, 154, 181, 45 at (6, 6)",
+                   "seeds": "chosen: starts 0-4", "settings": RELEASED,
+                   "tile": "released: each image cropped to the unit's receptive field (163 px), as in example 4"},
+                  xy=6, tile="rf")
+
+
+def recipes() -> dict[str, Figure]:
+    """Every figure ``dgn-am figure`` can make, by name."""
+    figures = (
+        _s18(),
+        _starts("fig5", "nine random starts per unit, in 3 x 3 grids", 9, 3,
+                "paper: nine starts per unit; seeds 0-8 as the authors' scripts loop them ({0..8}, commented out)"),
+        _starts("s10", "four random starts per unit, in 2 x 2 grids", 4, 2,
+                "paper: four starts per unit; seeds 0-3 chosen"),
+        _s16(),
+    )
+    return {f.name: f for f in figures}
+
+
+def select(name: str) -> Figure:
+    known = recipes()
+    if name not in known:
+        raise InputError(f"unknown figure '{name}'; choose from {', '.join(known)}")
+    return known[name]
