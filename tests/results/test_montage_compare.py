@@ -235,3 +235,50 @@ def test_cli_reads_the_trajectory_beside_the_result(example3, tmp_path):
     proc = run_cli("compare", str(result), str(example3))
     assert proc.returncode == 1, proc.stderr
     assert "FAIL: iteration 7 " in proc.stdout
+
+
+# --- any montage: --grid ROWSxCOLS --tile N ---------------------------------------------------------------
+
+
+def _grid_montage(path, rows: int = 2, columns: int = 3, tile: int = 48):
+    rng = np.random.default_rng(5)
+    tiles = [np.kron(rng.uniform(0, 1, (6, 6, 3)), np.ones((tile // 6, tile // 6, 1))) for _ in range(rows * columns)]
+    image = montage.render(tiles, [f"tile {k}" for k in range(len(tiles))],
+                           montage.grid_geometry("test", tile, len(tiles), columns))
+    Image.fromarray(image).save(path)
+    return image
+
+
+def test_grid_compares_any_montage_and_names_the_doctored_tile(tmp_path):
+    good = tmp_path / "good.png"
+    image = _grid_montage(good)
+    same = run_cli("compare", str(good), str(good), "--grid", "2x3", "--tile", "48", "--json", str(tmp_path / "s.json"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "row 2 col 3" in same.stdout and "PASS" in same.stdout
+    doctored = image.copy()
+    geometry = montage.grid_geometry("test", 48, 6, 3)
+    box = geometry.released_layout()[1][5]  # row 2, column 3
+    doctored[box.top : box.top + box.height, box.left : box.left + box.width] = \
+        doctored[box.top : box.top + box.height, box.left : box.left + box.width][:, ::-1]
+    bad = tmp_path / "bad.png"
+    Image.fromarray(doctored).save(bad)
+    proc = run_cli("compare", str(bad), str(good), "--grid", "2x3", "--tile", "48")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL: row 2 col 3 (report" in proc.stdout
+    report = json.loads((tmp_path / "bad.compare.json").read_text())
+    assert report["failures"] == ["row 2 col 3"] and report["example"] == "grid"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--grid", "2x3"], "--grid and --tile go together"),
+    (["--grid", "2by3", "--tile", "48"], "ROWSxCOLS"),
+    (["--grid", "2x4", "--tile", "48"], "wide"),
+    (["--grid", "5x3", "--tile", "48"], "high"),
+    (["--grid", "2x3", "--tile", "48", "--example", "example1"], "leave out --example"),
+])
+def test_grid_refuses_a_layout_that_does_not_fit(tmp_path, args, words):
+    good = tmp_path / "good.png"
+    _grid_montage(good)
+    proc = run_cli("compare", str(good), str(good), *args)
+    assert proc.returncode == 2 and words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "good.compare.json").exists()

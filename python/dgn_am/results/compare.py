@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,9 +102,9 @@ class Report:
         lines = [f"{self.example}: {self.result} against {self.reference}",
                  f"tiles only (labels excluded); a panel passes with SSIM >= {self.ssim_min:g} and "
                  f"PSNR >= {self.psnr_min:g} dB",
-                 f"{'panel':<10} {'ssim':>7} {'psnr':>7}  verdict"]
+                 f"{'panel':<14} {'ssim':>7} {'psnr':>7}  verdict"]
         for p in self.panels:
-            lines.append(f"{p.name:<10} {p.ssim:>7.4f} {p.psnr:>7.2f}  {'pass' if p.passed else 'FAIL'}")
+            lines.append(f"{p.name:<14} {p.ssim:>7.4f} {p.psnr:>7.2f}  {'pass' if p.passed else 'FAIL'}")
         if self.trajectory is not None:
             lines.append(f"activation trajectory; an iteration passes within {self.max_rel:.1%} of the released value")
             lines.append(f"{'iteration':<13} {'released':>9} {'result':>9} {'rel diff':>9}  verdict")
@@ -153,6 +154,26 @@ def _geometry(example: str | None, reference: np.ndarray, path: Path) -> Geometr
     raise InputError(f"reference {path} is {_size(reference)}, the size of no released example; pass --example")
 
 
+def grid_layout(spec: str, tile: int, reference: np.ndarray, path: Path) -> Geometry:
+    """Any montage of ROWSxCOLS square ``tile`` px tiles, each framed by 1 px with a label strip beneath (of
+    any height, 0 included): how dgn-am draws its figures, demo and reproductions, and the released montages."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", spec)
+    if m is None or int(m[1]) < 1 or int(m[2]) < 1:
+        raise InputError(f"--grid must be ROWSxCOLS with both at least 1, e.g. 3x3; got {spec!r}")
+    if tile < 1:
+        raise InputError(f"--tile must be a size in pixels >= 1, got {tile}")
+    rows, columns = int(m[1]), int(m[2])
+    width, height = reference.shape[1], reference.shape[0]
+    if width != columns * (tile + 2):
+        raise InputError(f"reference {path} is {width} px wide, but {columns} columns of {tile} px tiles in a 1 px "
+                         f"border make {columns * (tile + 2)}")
+    label_h = height // rows - tile - 2
+    if height % rows or label_h < 0:
+        raise InputError(f"reference {path} is {height} px high, which {rows} rows of {tile} px tiles (each with "
+                         "a label strip of one height) cannot make")
+    return Geometry("grid", tile, tile, rows * columns, (width, height), columns=columns, label_h=label_h)
+
+
 def score_panel(result: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """SSIM and PSNR (dB) of two equally sized uint8 RGB tiles."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -193,6 +214,7 @@ def compare_release(
     psnr_min: float | None = None,
     max_rel: float | None = None,
     iterations: int | None = None,
+    grid: tuple[str, int] | None = None,
 ) -> Report:
     """Score every panel of ``result`` against ``reference`` in the released layout of ``example``.
 
@@ -202,7 +224,8 @@ def compare_release(
     shortened check). For example 3, whose montage has a frame per iteration, only the frames and
     trajectory points both runs have are compared, and the report says what was left out; the other
     examples keep their layout, and the report notes that a shortened run is not expected to match.
-    Thresholds left None take the module's defaults.
+    Thresholds left None take the module's defaults. ``grid`` (ROWSxCOLS, tile px) splits any montage by
+    ``grid_layout`` instead of a released layout; its panels are named by row and column.
     """
     ssim_min = SSIM_MIN if ssim_min is None else ssim_min
     psnr_min = PSNR_MIN if psnr_min is None else psnr_min
@@ -211,7 +234,7 @@ def compare_release(
     result, reference = Path(result), Path(reference)
     got = read_image(result, "result image")
     ref = read_image(reference, "reference image")
-    geometry = _geometry(example, ref, reference)
+    geometry = grid_layout(grid[0], grid[1], ref, reference) if grid else _geometry(example, ref, reference)
     width, height = geometry.size
     if (ref.shape[1], ref.shape[0]) != geometry.size:
         raise InputError(f"reference {reference} is {_size(ref)} but the released {geometry.name} layout is "
@@ -238,7 +261,8 @@ def compare_release(
     panels = []
     for k in range(compared):
         ssim, psnr = score_panel(result_boxes[k].crop(got), boxes[k].crop(ref))
-        panels.append(PanelScore(f"panel {k + 1}", boxes[k], ssim, psnr, ssim >= ssim_min and psnr >= psnr_min))
+        name = f"row {k // geometry.columns + 1} col {k % geometry.columns + 1}" if grid else f"panel {k + 1}"
+        panels.append(PanelScore(name, boxes[k], ssim, psnr, ssim >= ssim_min and psnr >= psnr_min))
     report = Report(result, reference, geometry.name, ssim_min, psnr_min, max_rel, panels, notes=notes)
     released = RELEASED_TRAJECTORY.get(geometry.name)
     if released is not None:
