@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -96,7 +97,11 @@ def test_each_figure_runs_end_to_end_and_resumes(nets, tmp_path, name, batch, mo
         columns = min(cells, fig.columns)
         assert im.width == columns * (tile + 2)  # tiles of the figure's size with a 1 px border
         assert im.height >= -(-cells // fig.columns) * (tile + 2)
-    assert "is NOT a reproduction" in proc.stdout and (folder / "index.html").is_file()
+    assert "is NOT a reproduction" in proc.stdout
+    page = (folder / "index.html").read_text()  # the figure's page: its montages, provenance, then every run
+    assert all(f'src="{m}"' in page for m in record["montages"])
+    assert all(html.escape(v) in page for v in fig.provenance.values())
+    assert page.count("<figure>") == len(record["runs"])
     again = _run(nets, name, "--n_iters", "2", "--output_dir", str(tmp_path), "--quiet")
     assert again.returncode == 0 and f"0 ran, {len(record['runs'])} skipped" in again.stdout, again.stdout
 

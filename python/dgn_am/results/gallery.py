@@ -137,7 +137,25 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def render(cards: list[Card], title: str) -> str:
+@dataclass(frozen=True)
+class Preface:
+    """What a figure's page shows above its runs: its montages, and where each of its settings came from."""
+
+    montages: tuple[str, ...] = ()  # paths relative to the page
+    provenance: tuple[tuple[str, str], ...] = ()
+
+
+def _preface(preface: Preface | None) -> str:
+    if preface is None:
+        return ""
+    images = "".join(f'<p><a href="{_e(m)}"><img src="{_e(m)}" alt="{_e(m)}" style="max-width:100%"></a></p>\n'
+                     for m in preface.montages)
+    rows = "".join(f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>\n" for k, v in preface.provenance)
+    table = f"<table>\n{rows}</table>\n" if rows else ""
+    return images + table
+
+
+def render(cards: list[Card], title: str, preface: Preface | None = None) -> str:
     """The page; deterministic for the same cards, so an unchanged gallery is not rewritten."""
     figures = []
     for c in cards:
@@ -157,15 +175,18 @@ def render(cards: list[Card], title: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        f"<h1>{_e(title)}</h1>\n<p>{len(cards)} finished runs (dgn-am). Click an image for the full size.</p>\n"
+        f"<h1>{_e(title)}</h1>\n{_preface(preface)}"
+        f"<p>{len(cards)} finished runs (dgn-am). Click an image for the full size.</p>\n"
         '<div class="grid">\n' + "\n".join(figures) + "\n</div>\n</body>\n</html>\n"
     )
 
 
-def write(root: Path, title: str | None = None, labels: dict[int, str] | None = None) -> Path:
+def write(root: Path, title: str | None = None, labels: dict[int, str] | None = None,
+          preface: Preface | None = None) -> Path:
     """Write ``root/index.html`` from the manifests under ``root``; returns its path.
 
-    ``labels`` name the units (``--labels``) over what the manifests say (``label``).
+    ``labels`` name the units (``--labels``) over what the manifests say (``label``); ``preface`` puts a
+    figure's montages and its settings' provenance above the runs.
 
     Collecting and writing happen under one lock, so of several shards finishing at once the last to
     write has seen every manifest written before it started: the page is never older than the runs.
@@ -176,7 +197,7 @@ def write(root: Path, title: str | None = None, labels: dict[int, str] | None = 
     path = root / INDEX
     check_destination(path)
     with locks.exclusive(root / LOCK):
-        page = render(collect(root, labels), title or f"DGN-AM results: {root.absolute().name}").encode()
+        page = render(collect(root, labels), title or f"DGN-AM results: {root.absolute().name}", preface).encode()
         try:
             unchanged = path.is_file() and path.read_bytes() == page
         except OSError:

@@ -20,7 +20,7 @@ from ..assets.models import Models
 from ..common.errors import InputError
 from ..common.files import check_destination, ensure_writable_dir, write_atomic
 from ..core.pixels import to_display
-from ..results import manifest, montage
+from ..results import gallery, manifest, montage
 from . import sweep
 from .figures import Figure
 from .grid import Plan, Shard
@@ -70,6 +70,8 @@ def make(fig: Figure, output_dir: Path, models: Models, shard: Shard | None = No
         "waiting_for_runs": waiting,
     }
     write_atomic(record_path, (json.dumps(record, indent=1) + "\n").encode())
+    preface = gallery.Preface(tuple(m.name for m in drawn), tuple(fig.provenance.items()))
+    summary.gallery = gallery.write(folder, f"{fig.name}: {fig.title}", labels, preface)
     return FigureResult(fig, folder, summary, drawn, waiting, record_path)
 
 
