@@ -24,7 +24,7 @@ def test_s18_is_120_distinct_units_with_a_recorded_draw():
     assert len(fig.units) == 120 == len(set(fig.units)) and all(0 <= u < 1000 for u in fig.units)
     assert list(fig.units) == np.random.default_rng(figures.S18_SEED).choice(1000, 120, replace=False).tolist()
     assert f"default_rng({figures.S18_SEED})" in fig.provenance["units"]
-    assert fig.columns == 12 and [len(g) for g in fig.groups()] == [120]
+    assert fig.columns == 12 and [len(g) for _, g in fig.groups()] == [120]
 
 
 def test_every_setting_says_where_it_came_from(tmp_path):
@@ -32,13 +32,21 @@ def test_every_setting_says_where_it_came_from(tmp_path):
         assert {"units", "seeds", "settings"} <= set(fig.provenance)
         assert all(v.split(":")[0] in ("released", "paper", "chosen") for v in fig.provenance.values()), fig.name
         runs = fig.runs(tmp_path)
-        assert len(runs) == len(fig.units) * len(fig.seeds) == len({r.stem() for r in runs})
+        assert len(runs) == sum(len(cells) for _, cells in fig.groups()) == len({(r.act_layer, r.stem()) for r in runs})
         assert {(r.n_iters, r.L2, r.start_lr, r.end_lr, r.opt_layer) for r in runs} == {(200, 0.99, 8.0, 1e-10, "fc6")}
     fig5 = figures.select("fig5")
-    assert fig5.split and [len(g) for g in fig5.groups()] == [9] * 5 and fig5.seeds == tuple(range(9))
+    assert fig5.split and [len(g) for _, g in fig5.groups()] == [9] * 5 and fig5.seeds == tuple(range(9))
     s16 = figures.select("s16")
     assert s16.net == "places205" and s16.act_layer == "conv5" and s16.xy == 6 and s16.tile == "rf"
     assert [r.unit for r in s16.runs(tmp_path)][:5] == [8] * 5  # a row per unit: its five starts
+    for name, classes in (("s14", 1000), ("s15", 205)):
+        fig = figures.select(name)
+        assert [layer for layer, _, _ in fig.layers] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7",
+                                                        "fc8"]
+        assert {(r.act_layer, r.x, r.y) for r in fig.runs(tmp_path) if r.act_layer == "conv1"} == {("conv1", 27, 27)}
+        assert all(u < classes for u in fig.layers[-1][2]) and len(fig.runs(tmp_path)) == 40
+        with pytest.raises(InputError, match="--units does not apply"):
+            fig.with_units([1])
 
 
 def test_other_units_and_unknown_figures():
@@ -80,7 +88,8 @@ def test_dry_run_prints_one_synthesize_line_per_image(nets, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "batch", "montages", "tile"), [
-    ("s10", "4", 5, 227), ("s16", "5", 1, 163), ("fig5", "9", 5, 227), ("s18", "8", 1, 227),
+    ("s10", "4", 5, 227), ("s16", "5", 1, 163), ("fig5", "9", 5, 227), ("s18", "8", 1, 227), ("s14", "5", 8, 11),
+    ("s15", "5", 8, 11),
 ])
 def test_each_figure_runs_end_to_end_and_resumes(nets, tmp_path, name, batch, montages, tile):
     proc = _run(nets, name, "--n_iters", "2", "--batch", batch, "--output_dir", str(tmp_path), "--quiet")
@@ -90,9 +99,9 @@ def test_each_figure_runs_end_to_end_and_resumes(nets, tmp_path, name, batch, mo
     record = json.loads((folder / f"{name}.json").read_text())
     assert record["provenance"] == fig.provenance and record["shortened"] and record["n_iters"] == 2
     assert len(record["montages"]) == montages and record["waiting_for_runs"] == 0
-    assert len(record["runs"]) == len(fig.units) * len(fig.seeds)
+    assert len(record["runs"]) == sum(len(cells) for _, cells in fig.groups())
     assert all((folder / r).is_file() for r in record["runs"])
-    cells = len(fig.groups()[0])
+    cells = len(fig.groups()[0][1])
     with Image.open(folder / record["montages"][0]) as im:
         columns = min(cells, fig.columns)
         assert im.width == columns * (tile + 2)  # tiles of the figure's size with a 1 px border

@@ -61,7 +61,7 @@ def run(a: argparse.Namespace) -> int:
         return 0
     runs = fig.runs(folder, a.n_iters)
     require(downloadable(models, None, runs[0].bound))
-    labels = read_labels(a.labels) if a.labels else labels_for_net(fig.net)
+    labels = read_labels(a.labels) if a.labels else None
     bar = Bar(a.quiet, None, f"figure {fig.name}", "run")
 
     def progress(ev: sweep.Event) -> None:
@@ -71,7 +71,7 @@ def run(a: argparse.Namespace) -> int:
 
     with bar:
         result = figure_runs.make(fig, a.output_dir, models, shard, progress, overwrite=a.overwrite, batch=a.batch,
-                                  labels=labels, n_iters=a.n_iters)
+                                  labels=labels, n_iters=a.n_iters, class_names=labels_for_net(fig.net))
     s = result.summary
     print(f"{fig.name}: {len(s.ran)} ran, {len(s.skipped)} skipped (already finished), {len(s.failed)} failed "
           f"of {s.grid} runs")

@@ -38,9 +38,7 @@ class FigureResult:
 
 
 def montage_paths(fig: Figure, folder: Path) -> list[Path]:
-    if not fig.split:
-        return [folder / f"{fig.name}.jpg"]
-    return [folder / f"{fig.name}_{unit:04d}.jpg" for unit in fig.units]
+    return [folder / f"{name}.jpg" for name, _ in fig.groups()]
 
 
 def plan(fig: Figure, folder: Path, models: Models, labels: dict[int, str] | None,
@@ -50,8 +48,16 @@ def plan(fig: Figure, folder: Path, models: Models, labels: dict[int, str] | Non
 
 def make(fig: Figure, output_dir: Path, models: Models, shard: Shard | None = None,
          progress: Callable[[sweep.Event], None] | None = None, overwrite: bool = False, batch: int = 1,
-         labels: dict[int, str] | None = None, n_iters: int | None = None) -> FigureResult:
-    """Run this shard's part of ``fig`` into ``output_dir/<name>`` and draw its montages when all runs exist."""
+         labels: dict[int, str] | None = None, n_iters: int | None = None,
+         class_names: dict[int, str] | None = None) -> FigureResult:
+    """Run this shard's part of ``fig`` into ``output_dir/<name>`` and draw its montages when all runs exist.
+
+    ``labels`` (``--labels``) name every unit of the figure; without them, ``class_names`` (the net's class
+    list) name the units of its class layer (fc8) only, and any other unit is "layer N".
+    """
+    if labels is None and class_names and all(layer in gallery.CLASS_LAYERS for layer, _, _, _ in
+                                               (c for _, cells in fig.groups() for c in cells)):
+        labels = class_names
     folder = ensure_writable_dir(Path(output_dir) / fig.name)
     record_path = folder / f"{fig.name}.json"
     for path in [*montage_paths(fig, folder), record_path]:
@@ -61,10 +67,11 @@ def make(fig: Figure, output_dir: Path, models: Models, shard: Shard | None = No
     models_seen = manifest.model_records(models, False)
     waiting = sum(not sweep.is_finished(run, models_seen) for run in p.jobs)
     records = {run: manifest.read(run.manifest_path()) for run in p.jobs}
-    drawn = [] if waiting else _draw(fig, folder, p.jobs, records, labels)
+    drawn = [] if waiting else _draw(fig, folder, p.jobs, records, labels, class_names)
     record = {
         "figure": fig.name, "title": fig.title, "net": fig.net, "act_layer": fig.act_layer,
         "units": list(fig.units), "seeds": list(fig.seeds), "provenance": fig.provenance,
+        "layers": [[layer, xy, list(units)] for layer, xy, units in fig.layers] or None,
         "n_iters": p.jobs[0].n_iters, "shortened": p.jobs[0].n_iters != fig.n_iters,
         "montages": [m.name for m in drawn], "runs": [run.manifest_path().name for run in p.jobs],
         "waiting_for_runs": waiting,
@@ -85,16 +92,35 @@ def _tile(fig: Figure, run: Run, record: dict) -> np.ndarray:
     return to_display(image)
 
 
-def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dict[int, str] | None) -> list[Path]:
-    by_cell = {(r.unit, r.seed): r for r in runs}
+def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dict[int, str] | None,
+          class_names: dict[int, str] | None) -> list[Path]:
+    by_cell = {(r.act_layer, r.x, r.unit, r.seed): r for r in runs}
     out = []
-    for group, path in zip(fig.groups(), montage_paths(fig, folder), strict=True):
+    for (_, group), path in zip(fig.groups(), montage_paths(fig, folder), strict=True):
         tiles = [_tile(fig, by_cell[cell], records[by_cell[cell]]) for cell in group]
         if len({t.shape for t in tiles}) > 1:
             raise InputError(f"{fig.name}: the units' images differ in size ({sorted({t.shape for t in tiles})}); "
                              "a montage needs one size")
-        names = [label_of(labels, u) if len(fig.seeds) == 1 else f"{label_of(labels, u)}, seed {s}"
-                 for u, s in group]
-        geometry = montage.grid_geometry(fig.name, tiles[0].shape[0], len(tiles), fig.columns)
-        out.append(montage.save(montage.render(tiles, names, geometry), path))
+        names = [_name(fig, cell, labels, class_names) for cell in group]
+        out.append(montage.save(montage.render(tiles, names,
+                                               _geometry(fig, tiles[0].shape[0], len(tiles))), path))
     return out
+
+
+def _name(fig: Figure, cell: tuple[str, int, int, int], labels: dict[int, str] | None,
+          class_names: dict[int, str] | None) -> str:
+    layer, _, unit, seed = cell
+    if labels:
+        name = label_of(labels, unit)
+    elif layer in gallery.CLASS_LAYERS:
+        name = label_of(class_names, unit)
+    else:
+        name = f"{layer} {unit}"
+    return name if len(fig.seeds) == 1 else f"{name}, seed {seed}"
+
+
+def _geometry(fig: Figure, tile: int, count: int) -> montage.Geometry:
+    """The figure's grid; a strip of small receptive fields (conv1's 11 px) gets labels that fit it."""
+    font = max(6, min(15, tile // 4))
+    return montage.grid_geometry(fig.name, tile, count, fig.columns, label_h=font + 7, font_size=font,
+                                 baseline=font + 1)

@@ -22,6 +22,13 @@ from .run import Run
 #: The seed of s18's draw of 120 fc8 units (the paper does not list its 120).
 S18_SEED = 18
 
+#: One image of a figure: its layer, spatial position, unit and seed.
+Cell = tuple[str, int, int, int]
+
+#: The layers of CaffeNet and Places205 AlexNet with their centre position (a conv blob's middle unit).
+ALEXNET_LAYERS = (("conv1", 27), ("conv2", 13), ("conv3", 6), ("conv4", 6), ("conv5", 6), ("fc6", 0), ("fc7", 0),
+                  ("fc8", 0))
+
 #: The settings every recipe takes from the authors' released scripts.
 RELEASED = "released: the authors' act_max scripts (fc6 code, L2 0.99, lr 8 -> 1e-10, 200 iterations, 3x fc6 bound)"
 
@@ -32,7 +39,9 @@ class Figure:
 
     Every unit runs from every seed. ``split``: one montage per unit (fig5's 3 x 3 grids), else one
     montage of all, a unit's starts side by side; ``columns`` tiles to a row. ``tile``: ``full`` (the
-    227 px crop the net sees) or ``rf`` (a conv unit's receptive field).
+    227 px crop the net sees) or ``rf`` (a conv unit's receptive field). ``layers``: a figure over several
+    layers (s14), each ``(layer, xy, units)`` with its own montage strip; ``act_layer`` and ``units`` are then
+    its first layer's.
     """
 
     name: str
@@ -51,21 +60,30 @@ class Figure:
     end_lr: float = 1e-10
     L2: float = 0.99
     bound: str = "act_range/3x/fc6.txt"
+    layers: tuple[tuple[str, int, tuple[int, ...]], ...] = ()
 
-    def groups(self) -> list[list[tuple[int, int]]]:
-        """The montages, each a list of (unit, seed) in row-major order."""
-        cells = [[(u, s) for s in self.seeds] for u in self.units]
-        return cells if self.split else [[cell for row in cells for cell in row]]
+    def groups(self) -> list[tuple[str, list[Cell]]]:
+        """The montages, each a name and its cells (layer, xy, unit, seed) in row-major order."""
+        if self.layers:
+            return [(f"{self.name}_{layer.replace('/', '_')}", [(layer, xy, u, s) for u in units for s in self.seeds])
+                    for layer, xy, units in self.layers]
+        rows = [[(self.act_layer, self.xy, u, s) for s in self.seeds] for u in self.units]
+        if self.split:
+            return [(f"{self.name}_{row[0][2]:04d}", row) for row in rows]
+        return [(self.name, [cell for row in rows for cell in row])]
 
     def runs(self, output_dir: Path, n_iters: int | None = None) -> list[Run]:
         """Every run of the figure, in the order of its montages (``n_iters`` shortens them)."""
         base = Run(unit=0, n_iters=n_iters or self.n_iters, L2=self.L2, start_lr=self.start_lr, end_lr=self.end_lr,
-                   x=self.xy, y=self.xy, opt_layer="fc6", act_layer=self.act_layer,
-                   bound=paths.released(self.bound), output_dir=output_dir)
-        return [replace(base, unit=u, seed=s) for group in self.groups() for u, s in group]
+                   opt_layer="fc6", act_layer=self.act_layer, bound=paths.released(self.bound),
+                   output_dir=output_dir)
+        return [replace(base, act_layer=layer, x=xy, y=xy, unit=u, seed=s)
+                for _, cells in self.groups() for layer, xy, u, s in cells]
 
     def with_units(self, units: list[int]) -> Figure:
         """The same figure for other units (``--units``)."""
+        if self.layers:
+            raise InputError(f"{self.name} draws its units per layer; --units does not apply to it")
         if not units:
             raise InputError("--units is empty")
         return replace(self, units=tuple(dict.fromkeys(units)),
@@ -100,6 +118,22 @@ def _s16() -> Figure:
                   xy=6, tile="rf")
 
 
+def _layers(name: str, net: str, classes: int, seed: int) -> Figure:
+    sizes = {"conv1": 96, "conv2": 256, "conv3": 384, "conv4": 384, "conv5": 256, "fc6": 4096, "fc7": 4096,
+             "fc8": classes}
+    rng = np.random.default_rng(seed)
+    layers = tuple((layer, xy, tuple(int(u) for u in rng.choice(sizes[layer], 5, replace=False)))
+                   for layer, xy in ALEXNET_LAYERS)
+    title = f"{'CaffeNet' if net == 'caffenet' else 'Places205 AlexNet'}: five units of each of its eight layers"
+    return Figure(name, title, net, "conv1", layers[0][2], (0,), 5,
+                  {"units": f"chosen: five per layer drawn without replacement, numpy default_rng({seed}); conv "
+                            "units at their blob's centre (conv1 27, conv2 13, conv3-5 6)",
+                   "seeds": "released: seed 0", "settings": RELEASED,
+                   "tile": "paper: each image cropped to its unit's receptive field, shown at that size, a strip "
+                           "per layer"},
+                  tile="rf", layers=layers)
+
+
 def recipes() -> dict[str, Figure]:
     """Every figure ``dgn-am figure`` can make, by name."""
     figures = (
@@ -109,6 +143,8 @@ def recipes() -> dict[str, Figure]:
         _starts("s10", "four random starts per unit, in 2 x 2 grids", 4, 2,
                 "paper: four starts per unit; seeds 0-3 chosen"),
         _s16(),
+        _layers("s14", "caffenet", 1000, 14),
+        _layers("s15", "places205", 205, 15),
     )
     return {f.name: f for f in figures}
 
