@@ -181,3 +181,25 @@ def test_cpu_mode_and_gpu_on_cpu_build():
         with pytest.raises(InputError, match="CPU-only"):
             cb.set_mode(0)
 
+
+
+def test_feed_fills_a_spatial_code_from_a_flat_one_and_never_hands_caffe_fewer_axes(tmp_path):
+    # pool5's generator takes a 256 x 6 x 6 code, the loop keeps it flat: feed must keep the blob 4-D
+    # (a 2-D bottom makes Caffe's convolution abort the process) and fill it in order.
+    proto = tmp_path / "tiny.prototxt"
+    proto.write_text('name: "tiny"\nforce_backward: true\nlayer { name: "feat" type: "Input" top: "feat" '
+                     'input_param { shape { dim: 1 dim: 4 dim: 2 dim: 2 } } }\n'
+                     'layer { name: "conv" type: "Convolution" bottom: "feat" top: "conv" '
+                     'convolution_param { num_output: 2 kernel_size: 1 } }\n')
+    c = cb.caffe()
+    net = c.Net(str(proto), c.TEST)
+    flat = np.arange(3 * 16, dtype=np.float32).reshape(3, 16)
+    cb.feed(net, feat=flat)
+    assert net.blobs["feat"].data.shape == (3, 4, 2, 2)
+    np.testing.assert_array_equal(net.blobs["feat"].data.reshape(3, -1), flat)
+    net.forward()
+    assert net.blobs["conv"].data.shape == (3, 2, 2, 2)
+    cb.feed(net, feat=np.ones((2, 4, 3, 3), np.float32))  # as many axes as the blob: its whole shape
+    assert net.blobs["feat"].data.shape == (2, 4, 3, 3)
+    with pytest.raises(ValueError, match="per sample"):
+        cb.feed(net, feat=np.ones((2, 5), np.float32))

@@ -32,13 +32,18 @@ def test_every_setting_says_where_it_came_from(tmp_path):
         assert {"units", "seeds", "settings"} <= set(fig.provenance)
         assert all(v.split(":")[0] in ("released", "paper", "chosen") for v in fig.provenance.values()), fig.name
         runs = fig.runs(tmp_path)
-        assert len(runs) == sum(len(cells) for _, cells in fig.groups()) == len({(r.act_layer, r.stem()) for r in runs})
-        assert {(r.n_iters, r.L2, r.start_lr, r.end_lr, r.opt_layer) for r in runs} == {(200, 0.99, 8.0, 1e-10, "fc6")}
+        places = {(r.output_dir, r.act_layer, r.stem()) for r in runs}
+        assert len(runs) == sum(len(c) for _, c in fig.groups()) == len(places)
+        assert {(r.n_iters, r.L2, r.start_lr, r.end_lr) for r in runs} == {(200, 0.99, 8.0, 1e-10)}
+        assert {r.opt_layer for r in runs} == ({"pool5", "fc6", "fc7"} if fig.priors else {"fc6"})
     fig5 = figures.select("fig5")
     assert fig5.split and [len(g) for _, g in fig5.groups()] == [9] * 5 and fig5.seeds == tuple(range(9))
     s16 = figures.select("s16")
     assert s16.net == "places205" and s16.act_layer == "conv5" and s16.xy == 6 and s16.tile == "rf"
     assert [r.unit for r in s16.runs(tmp_path)][:5] == [8] * 5  # a row per unit: its five starts
+    s13 = figures.select("s13")
+    assert [(r.opt_layer, r.bound.name, r.output_dir.name) for r in s13.runs(tmp_path)][::5] == [
+        ("pool5", "conv5.txt", "pool5"), ("fc6", "fc6.txt", "fc6"), ("fc7", "fc7.txt", "fc7")]
     for name, classes in (("s14", 1000), ("s15", 205)):
         fig = figures.select(name)
         assert [layer for layer, _, _ in fig.layers] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7",
@@ -73,8 +78,15 @@ def nets(models, tmp_path_factory):
     os.symlink(models.generator, nets / "generators" / "fc6" / "generator.caffemodel")
     cb.save_random_weights(PROTOTXT / "places205_alexnet.prototxt",
                            nets / "placesCNN" / "places205CNN_iter_300000.caffemodel", 3)
-    (nets / "released" / "act_range" / "3x").mkdir(parents=True)
-    (nets / "released" / "act_range" / "3x" / "fc6.txt").write_text(" ".join(["12"] * 4096) + "\n")
+    for layer, seed in (("fc7", 4), ("pool5", 5)):  # s13's other priors
+        (nets / "generators" / layer).mkdir(parents=True)
+        cb.save_random_weights(PROTOTXT / f"generator_{layer}.prototxt",
+                               nets / "generators" / layer / "generator.caffemodel", seed)
+    bounds = nets / "released" / "act_range" / "3x"
+    bounds.mkdir(parents=True)
+    (bounds / "fc6.txt").write_text(" ".join(["12"] * 4096) + "\n")
+    (bounds / "fc7.txt").write_text(" ".join(["6"] * 4096) + "\n")
+    (bounds / "conv5.txt").write_text(" ".join(["30"] * 9216) + "\n")  # the pool5 prior's 256x6x6 code
     return nets
 
 
@@ -89,7 +101,7 @@ def test_dry_run_prints_one_synthesize_line_per_image(nets, tmp_path):
 
 @pytest.mark.parametrize(("name", "batch", "montages", "tile"), [
     ("s10", "4", 5, 227), ("s16", "5", 1, 163), ("fig5", "9", 5, 227), ("s18", "8", 1, 227), ("s14", "5", 8, 11),
-    ("s15", "5", 8, 11),
+    ("s15", "5", 8, 11), ("s13", "5", 3, 227),
 ])
 def test_each_figure_runs_end_to_end_and_resumes(nets, tmp_path, name, batch, montages, tile):
     proc = _run(nets, name, "--n_iters", "2", "--batch", batch, "--output_dir", str(tmp_path), "--quiet")

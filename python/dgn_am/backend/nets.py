@@ -75,21 +75,28 @@ def imagenet_mean() -> np.ndarray:
 
 
 def feed(net: Any, **arrays: np.ndarray) -> None:
-    """Copy arrays into the net's blobs of those names, reshaping the net once where a shape changed.
+    """Copy arrays into the net's blobs of those names, reshaping the net once where a batch size changed.
 
-    The one place that reshapes: a batch of a new size (or a training batch) changes only the blob's
-    first axis, and Caffe must then reshape every layer before the next forward.
+    The one place that reshapes. An array with the blob's number of axes sets the blob's whole shape (a
+    training batch); one with another number of axes keeps the blob's own trailing shape and fills it in
+    order (a flat code of 9216 values into pool5's 256 x 6 x 6 input): a convolution must never be handed
+    a bottom with fewer axes, which Caffe answers with an abort.
     """
     changed = False
     for name, value in arrays.items():
         blob = net.blobs[name]
-        if blob.data.shape != value.shape:
-            blob.reshape(*value.shape)
+        shape = tuple(blob.data.shape)
+        want = tuple(value.shape) if value.ndim == len(shape) else (len(value), *shape[1:])
+        if int(np.prod(want)) != value.size:
+            raise ValueError(f"blob '{name}' takes {shape[1:]} per sample, not {value.shape[1:]}")
+        if want != shape:
+            blob.reshape(*want)
             changed = True
     if changed:
         net.reshape()
     for name, value in arrays.items():
-        net.blobs[name].data[...] = value
+        blob = net.blobs[name]
+        blob.data[...] = value.reshape(blob.data.shape)
 
 
 class CaffeGenerator:
@@ -113,7 +120,8 @@ class CaffeGenerator:
     def code_gradient(self, image_diff: np.ndarray) -> np.ndarray:
         self.net.blobs[self.image_blob].diff[...] = image_diff
         self.net.backward(start=self._backward_start)
-        return self.net.blobs[self.code_blob].diff.copy()
+        diff = self.net.blobs[self.code_blob].diff
+        return diff.reshape(len(diff), -1).copy()  # flat, as the code is (pool5's 256 x 6 x 6 included)
 
     def _last_layer(self, blob: str) -> str:
         """The last layer whose top is ``blob`` (backward starts there)."""

@@ -49,18 +49,21 @@ def run(a: argparse.Namespace) -> int:
     if a.n_iters is not None:
         check_value("n_iters", a.n_iters)
     shard = grid.parse_shard(a.shard) if a.shard is not None else grid.Shard()
-    models = net_models(fig.net, a.gpu, net_definition=a.net_definition, net_weights=a.net_weights,
-                        generator_definition=a.generator_definition, generator_weights=a.generator_weights)
+    def models_of(opt_layer: str):  # noqa: ANN202 - assets.models.Models
+        return net_models(fig.net, a.gpu, opt_layer, net_definition=a.net_definition, net_weights=a.net_weights,
+                          generator_definition=a.generator_definition, generator_weights=a.generator_weights)
+
     folder = a.output_dir / fig.name
     print(f"# {fig.name}: {fig.title}")
     for key, source in fig.provenance.items():
         print(f"#   {key}: {source}")
-    if a.dry_run:
-        for r in fig.runs(folder, a.n_iters):
-            print(command(models, r))
-        return 0
     runs = fig.runs(folder, a.n_iters)
-    require(downloadable(models, None, runs[0].bound))
+    if a.dry_run:
+        for r in runs:
+            print(command(models_of(r.opt_layer), r))
+        return 0
+    for opt in dict.fromkeys(r.opt_layer for r in runs):
+        require(downloadable(models_of(opt), None, next(r.bound for r in runs if r.opt_layer == opt)))
     labels = read_labels(a.labels) if a.labels else None
     bar = Bar(a.quiet, None, f"figure {fig.name}", "run")
 
@@ -70,7 +73,7 @@ def run(a: argparse.Namespace) -> int:
             bar.step(unit=ev.run.unit, seed=ev.run.seed, last=ev.kind)
 
     with bar:
-        result = figure_runs.make(fig, a.output_dir, models, shard, progress, overwrite=a.overwrite, batch=a.batch,
+        result = figure_runs.make(fig, a.output_dir, models_of, shard, progress, overwrite=a.overwrite, batch=a.batch,
                                   labels=labels, n_iters=a.n_iters, class_names=labels_for_net(fig.net))
     s = result.summary
     print(f"{fig.name}: {len(s.ran)} ran, {len(s.skipped)} skipped (already finished), {len(s.failed)} failed "

@@ -41,39 +41,49 @@ def montage_paths(fig: Figure, folder: Path) -> list[Path]:
     return [folder / f"{name}.jpg" for name, _ in fig.groups()]
 
 
-def plan(fig: Figure, folder: Path, models: Models, labels: dict[int, str] | None,
-         n_iters: int | None = None) -> Plan:
-    return Plan(fig.runs(folder, n_iters), models, folder, labels)
+def plans(fig: Figure, folder: Path, models_of: Callable[[str], Models], labels: dict[int, str] | None,
+          n_iters: int | None = None) -> list[Plan]:
+    """One sweep plan per generator the figure uses (one for most figures; s13 has one per prior)."""
+    runs = fig.runs(folder, n_iters)
+    priors = list(dict.fromkeys(r.opt_layer for r in runs))
+    return [Plan([r for r in runs if r.opt_layer == opt], models_of(opt), folder, labels) for opt in priors]
 
 
-def make(fig: Figure, output_dir: Path, models: Models, shard: Shard | None = None,
+def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shard: Shard | None = None,
          progress: Callable[[sweep.Event], None] | None = None, overwrite: bool = False, batch: int = 1,
          labels: dict[int, str] | None = None, n_iters: int | None = None,
          class_names: dict[int, str] | None = None) -> FigureResult:
     """Run this shard's part of ``fig`` into ``output_dir/<name>`` and draw its montages when all runs exist.
 
-    ``labels`` (``--labels``) name every unit of the figure; without them, ``class_names`` (the net's class
-    list) name the units of its class layer (fc8) only, and any other unit is "layer N".
+    ``models_of(opt_layer)``: the nets for each generator. ``labels`` (``--labels``) name every unit of the
+    figure; without them, ``class_names`` (the net's class list) name the units of its class layer (fc8)
+    only, and any other unit is "layer N".
     """
-    if labels is None and class_names and all(layer in gallery.CLASS_LAYERS for layer, _, _, _ in
-                                               (c for _, cells in fig.groups() for c in cells)):
+    if labels is None and class_names and all(cell[1] in gallery.CLASS_LAYERS
+                                               for _, cells in fig.groups() for cell in cells):
         labels = class_names
     folder = ensure_writable_dir(Path(output_dir) / fig.name)
     record_path = folder / f"{fig.name}.json"
     for path in [*montage_paths(fig, folder), record_path]:
         check_destination(path)
-    p = plan(fig, folder, models, labels, n_iters)
-    summary = sweep.run(p, shard, progress, overwrite=overwrite, batch=batch)
-    models_seen = manifest.model_records(models, False)
-    waiting = sum(not sweep.is_finished(run, models_seen) for run in p.jobs)
-    records = {run: manifest.read(run.manifest_path()) for run in p.jobs}
-    drawn = [] if waiting else _draw(fig, folder, p.jobs, records, labels, class_names)
+    parts = plans(fig, folder, models_of, labels, n_iters)
+    summaries = [sweep.run(p, shard, progress, overwrite=overwrite, batch=batch) for p in parts]
+    summary = summaries[0]
+    for other in summaries[1:]:
+        summary.grid += other.grid
+        for name in ("ran", "skipped", "replaced", "busy", "failed"):
+            getattr(summary, name).extend(getattr(other, name))
+    jobs = [run for p in parts for run in p.jobs]
+    waiting = sum(not sweep.is_finished(run, manifest.model_records(p.models, False)) for p in parts for run in p.jobs)
+    records = {run: manifest.read(run.manifest_path()) for run in jobs}
+    drawn = [] if waiting else _draw(fig, folder, jobs, records, labels, class_names)
     record = {
         "figure": fig.name, "title": fig.title, "net": fig.net, "act_layer": fig.act_layer,
         "units": list(fig.units), "seeds": list(fig.seeds), "provenance": fig.provenance,
         "layers": [[layer, xy, list(units)] for layer, xy, units in fig.layers] or None,
-        "n_iters": p.jobs[0].n_iters, "shortened": p.jobs[0].n_iters != fig.n_iters,
-        "montages": [m.name for m in drawn], "runs": [run.manifest_path().name for run in p.jobs],
+        "priors": [list(prior) for prior in fig.priors] or None,
+        "n_iters": jobs[0].n_iters, "shortened": jobs[0].n_iters != fig.n_iters,
+        "montages": [m.name for m in drawn], "runs": [str(run.manifest_path().relative_to(folder)) for run in jobs],
         "waiting_for_runs": waiting,
     }
     write_atomic(record_path, (json.dumps(record, indent=1) + "\n").encode())
@@ -94,7 +104,7 @@ def _tile(fig: Figure, run: Run, record: dict) -> np.ndarray:
 
 def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dict[int, str] | None,
           class_names: dict[int, str] | None) -> list[Path]:
-    by_cell = {(r.act_layer, r.x, r.unit, r.seed): r for r in runs}
+    by_cell = {(r.opt_layer, r.act_layer, r.x, r.unit, r.seed): r for r in runs}
     out = []
     for (_, group), path in zip(fig.groups(), montage_paths(fig, folder), strict=True):
         tiles = [_tile(fig, by_cell[cell], records[by_cell[cell]]) for cell in group]
@@ -107,9 +117,9 @@ def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dic
     return out
 
 
-def _name(fig: Figure, cell: tuple[str, int, int, int], labels: dict[int, str] | None,
+def _name(fig: Figure, cell: tuple[str, str, int, int, int], labels: dict[int, str] | None,
           class_names: dict[int, str] | None) -> str:
-    layer, _, unit, seed = cell
+    _, layer, _, unit, seed = cell
     if labels:
         name = label_of(labels, unit)
     elif layer in gallery.CLASS_LAYERS:

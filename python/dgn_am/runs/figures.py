@@ -22,8 +22,8 @@ from .run import Run
 #: The seed of s18's draw of 120 fc8 units (the paper does not list its 120).
 S18_SEED = 18
 
-#: One image of a figure: its layer, spatial position, unit and seed.
-Cell = tuple[str, int, int, int]
+#: One image of a figure: its code layer (the prior), target layer, spatial position, unit and seed.
+Cell = tuple[str, str, int, int, int]
 
 #: The layers of CaffeNet and Places205 AlexNet with their centre position (a conv blob's middle unit).
 ALEXNET_LAYERS = (("conv1", 27), ("conv2", 13), ("conv3", 6), ("conv4", 6), ("conv5", 6), ("fc6", 0), ("fc7", 0),
@@ -41,7 +41,8 @@ class Figure:
     montage of all, a unit's starts side by side; ``columns`` tiles to a row. ``tile``: ``full`` (the
     227 px crop the net sees) or ``rf`` (a conv unit's receptive field). ``layers``: a figure over several
     layers (s14), each ``(layer, xy, units)`` with its own montage strip; ``act_layer`` and ``units`` are then
-    its first layer's.
+    its first layer's. ``priors``: a figure over several generators (s13), each ``(opt_layer, bound)`` with
+    its own montage and its own subfolder (the released file names do not hold the code layer).
     """
 
     name: str
@@ -61,24 +62,29 @@ class Figure:
     L2: float = 0.99
     bound: str = "act_range/3x/fc6.txt"
     layers: tuple[tuple[str, int, tuple[int, ...]], ...] = ()
+    priors: tuple[tuple[str, str], ...] = ()
 
     def groups(self) -> list[tuple[str, list[Cell]]]:
-        """The montages, each a name and its cells (layer, xy, unit, seed) in row-major order."""
+        """The montages, each a name and its cells (opt_layer, layer, xy, unit, seed) in row-major order."""
         if self.layers:
-            return [(f"{self.name}_{layer.replace('/', '_')}", [(layer, xy, u, s) for u in units for s in self.seeds])
-                    for layer, xy, units in self.layers]
-        rows = [[(self.act_layer, self.xy, u, s) for s in self.seeds] for u in self.units]
+            return [(f"{self.name}_{layer.replace('/', '_')}",
+                     [("fc6", layer, xy, u, s) for u in units for s in self.seeds]) for layer, xy, units in self.layers]
+        if self.priors:
+            return [(f"{self.name}_{opt}", [(opt, self.act_layer, self.xy, u, s)
+                                            for u in self.units for s in self.seeds]) for opt, _ in self.priors]
+        rows = [[("fc6", self.act_layer, self.xy, u, s) for s in self.seeds] for u in self.units]
         if self.split:
-            return [(f"{self.name}_{row[0][2]:04d}", row) for row in rows]
+            return [(f"{self.name}_{row[0][3]:04d}", row) for row in rows]
         return [(self.name, [cell for row in rows for cell in row])]
 
     def runs(self, output_dir: Path, n_iters: int | None = None) -> list[Run]:
         """Every run of the figure, in the order of its montages (``n_iters`` shortens them)."""
         base = Run(unit=0, n_iters=n_iters or self.n_iters, L2=self.L2, start_lr=self.start_lr, end_lr=self.end_lr,
-                   opt_layer="fc6", act_layer=self.act_layer, bound=paths.released(self.bound),
-                   output_dir=output_dir)
-        return [replace(base, act_layer=layer, x=xy, y=xy, unit=u, seed=s)
-                for _, cells in self.groups() for layer, xy, u, s in cells]
+                   opt_layer="fc6", act_layer=self.act_layer, output_dir=output_dir)
+        bounds = dict(self.priors) or {"fc6": self.bound}
+        return [replace(base, opt_layer=opt, act_layer=layer, x=xy, y=xy, unit=u, seed=s,
+                        bound=paths.released(bounds[opt]), output_dir=output_dir / opt if self.priors else output_dir)
+                for _, cells in self.groups() for opt, layer, xy, u, s in cells]
 
     def with_units(self, units: list[int]) -> Figure:
         """The same figure for other units (``--units``)."""
@@ -134,6 +140,18 @@ def _layers(name: str, net: str, classes: int, seed: int) -> Figure:
                   tile="rf", layers=layers)
 
 
+def _s13() -> Figure:
+    priors = (("pool5", "act_range/3x/conv5.txt"), ("fc6", "act_range/3x/fc6.txt"), ("fc7", "act_range/3x/fc7.txt"))
+    return Figure("s13", "the same units through each prior: pool5 (the paper's \"conv5\"), fc6, fc7", "caffenet",
+                  "fc8", EXAMPLE1_UNITS, (0,), 5,
+                  {"units": "chosen: example 1's units; --units for others", "seeds": "released: seed 0",
+                   "settings": RELEASED.replace(", 3x fc6 bound", ""),
+                   "priors": "released: the pool5, fc6 and fc7 generators the authors' download script extracts, "
+                             "each bounded by its own layer's 3x act_range file (conv5.txt holds pool5's 9216 values); "
+                             "conv3/conv4 are not in that release's extraction"},
+                  priors=priors)
+
+
 def recipes() -> dict[str, Figure]:
     """Every figure ``dgn-am figure`` can make, by name."""
     figures = (
@@ -143,6 +161,7 @@ def recipes() -> dict[str, Figure]:
         _starts("s10", "four random starts per unit, in 2 x 2 grids", 4, 2,
                 "paper: four starts per unit; seeds 0-3 chosen"),
         _s16(),
+        _s13(),
         _layers("s14", "caffenet", 1000, 14),
         _layers("s15", "places205", 205, 15),
     )
