@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from ..assets.labels import labels_for_net, read_labels
-    from ..assets.models import downloadable, net_models, require
+    from ..assets.models import Models, downloadable, net_models, require
     from ..runs import figure_runs, grid, sweep
     from ..runs.figures import select
     from ..runs.releases import command
@@ -49,7 +49,7 @@ def run(a: argparse.Namespace) -> int:
     if a.n_iters is not None:
         check_value("n_iters", a.n_iters)
     shard = grid.parse_shard(a.shard) if a.shard is not None else grid.Shard()
-    def models_of(opt_layer: str):  # noqa: ANN202 - assets.models.Models
+    def models_of(opt_layer: str) -> Models:
         return net_models(fig.net, a.gpu, opt_layer, net_definition=a.net_definition, net_weights=a.net_weights,
                           generator_definition=a.generator_definition, generator_weights=a.generator_weights)
 

@@ -24,7 +24,7 @@ from ..results import gallery, manifest, montage
 from . import sweep
 from .figures import Figure
 from .grid import Plan, Shard
-from .run import Run
+from .run import Run, check_value
 
 
 @dataclass
@@ -62,6 +62,7 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
     if labels is None and class_names and all(cell[1] in gallery.CLASS_LAYERS
                                                for _, cells in fig.groups() for cell in cells):
         labels = class_names
+    check_value("batch", batch)  # before the figure's folder is made
     folder = ensure_writable_dir(Path(output_dir) / fig.name)
     record_path = folder / f"{fig.name}.json"
     for path in [*montage_paths(fig, folder), record_path]:
@@ -74,7 +75,10 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
         for name in ("ran", "skipped", "replaced", "busy", "failed"):
             getattr(summary, name).extend(getattr(other, name))
     jobs = [run for p in parts for run in p.jobs]
-    waiting = sum(not sweep.is_finished(run, manifest.model_records(p.models, False)) for p in parts for run in p.jobs)
+    waiting = 0
+    for p in parts:  # the model records once per generator, not once per run
+        seen = manifest.model_records(p.models, False)
+        waiting += sum(not sweep.is_finished(run, seen) for run in p.jobs)
     records = {run: manifest.read(run.manifest_path()) for run in jobs}
     drawn = [] if waiting else _draw(fig, folder, jobs, records, labels, class_names)
     record = {
