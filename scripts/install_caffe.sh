@@ -20,7 +20,8 @@
 # Deconvolution with more than one sample through oneDNN (-DUSE_DNNL=ON, Debian's libdnnl-dev) when
 # DGN_AM_CAFFE_DNNL=1, which dgn-am sets for --batch N > 1 (other rounding); 0008 makes ReLU's backward
 # and MAX pooling's forward faster with stock bits; 0009 extends 0006 to InnerProducts of up to 12 rows
-# (stock bits, self-checked per shape and row count).
+# (stock bits, self-checked per shape and row count); 0010, under 0007's switch only, runs LRN through
+# oneDNN and keeps a Deconvolution with fewer than 16 outputs on Caffe's own forward.
 #
 # Source, first that applies (every one is verified before use):
 #   1. $DGN_AM_CAFFE_TARBALL: a local copy of the Debian orig tarball (sha256 checked);

@@ -12,6 +12,8 @@
   own results but not equal (so the path ran), stock bits at batch 1 and with DGN_AM_CAFFE_STOCK=1;
   Caffe's convolution gtests pass on it.
 * 0008: ReLU backward and MAX pooling forward equal NumPy's float32 evaluation of the stock code, NaN included.
+* 0010: with DGN_AM_CAFFE_DNNL=1, batched LRN goes through oneDNN (close, not equal; its backward follows the
+  forward that ran) and a Deconvolution with 3 outputs keeps Caffe's forward bits.
 """
 
 from __future__ import annotations
@@ -39,15 +41,16 @@ LAYER_TESTS = PREFIX / "bin" / "caffe_layer_tests"
 CPU_ONLY = "-*GPU*:*CuDNN*:*/2.*:*/3.*"
 
 # Tests per filter, counted for Caffe 99bd997's test sources on a CPU-only build.
-# "dnnl": Caffe's Convolution and Deconvolution suites on patch 0007's path (their fixtures have two
-# samples), less the float TestNDAgainst2D of each (typed instance /0), which demand that the 2-D path equal the
-# N-D im2col path bit for bit; the double ones stay on Caffe's code and pass.
+# "dnnl": Caffe's Convolution, Deconvolution and LRN suites on patch 0007's and 0010's paths (their fixtures
+# have two samples; LRN's two 16-channel tests, added by 0010, are the ones oneDNN takes), less the float
+# TestNDAgainst2D of each (typed instance /0), which demand that the 2-D path equal the N-D im2col path bit
+# for bit; the double ones stay on Caffe's code and pass. "stock" counts 0010's two LRN tests too.
 SUITES = {
-    "stock": ("*:" + CPU_ONLY, 228, {}),           # about 35 s on 2 cores
+    "stock": ("*:" + CPU_ONLY, 232, {}),           # about 35 s on 2 cores
     "fast": ("*InnerProduct*:" + CPU_ONLY, 18, {"DGN_AM_CAFFE_FAST": "1"}),
-    "dnnl": ("*Convolution*:*Deconvolution*" + CPU_ONLY + ":" + ":".join(
+    "dnnl": ("*Convolution*:*Deconvolution*:*LRN*" + CPU_ONLY + ":" + ":".join(
         f"{suite}LayerTest/0.TestNDAgainst2D" for suite in ("Convolution", "Deconvolution")),
-        38, {"DGN_AM_CAFFE_DNNL": "1"}),
+        58, {"DGN_AM_CAFFE_DNNL": "1"}),
 }
 SWITCHES = ("DGN_AM_CAFFE_FAST", "DGN_AM_CAFFE_DNNL", "DGN_AM_CAFFE_STOCK")
 
@@ -412,6 +415,75 @@ def test_one_sample_keeps_stock_convolutions_with_the_switch_on(tmp_path: Path,
     monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")
     for s, d in zip(stock, _conv_run(net, top_diff), strict=True):
         assert np.array_equal(s, d)
+
+
+# --- 0010: LRN through oneDNN, deconv0's forward on Caffe's own, under 0007's switch ------------
+
+LRN_NET = """\
+force_backward: true
+input: "x"
+input_shape {{ dim: {n} dim: 32 dim: 6 dim: 6 }}
+layer {{ name: "{name}" type: "{kind}" bottom: "x" top: "y" {param} }}
+"""
+LRN_PARAM = "lrn_param { local_size: 5 alpha: 0.01 beta: 0.75 }"
+SMALL_DECONV_PARAM = "convolution_param { num_output: 3 kernel_size: 4 stride: 2 pad: 1 }"
+
+
+def _one_layer(tmp_path: Path, n: int, kind: str, param: str):
+    proto = tmp_path / f"{kind}{n}.prototxt"
+    proto.write_text(LRN_NET.format(n=n, name=kind.lower(), kind=kind, param=param))
+    net = caffe.Net(str(proto), caffe.TEST)
+    rng = np.random.default_rng(10)
+    for blobs in net.params.values():
+        for blob in blobs:
+            blob.data[...] = rng.standard_normal(blob.data.shape).astype(np.float32) * 0.1
+    net.blobs["x"].data[...] = rng.standard_normal(net.blobs["x"].data.shape).astype(np.float32) * 4
+    return net, rng.standard_normal(net.blobs["y"].diff.shape).astype(np.float32)
+
+
+def _forward_backward(net, top_diff: np.ndarray, between=None) -> tuple[np.ndarray, np.ndarray]:
+    net.forward()
+    y = net.blobs["y"].data.copy()
+    if between:
+        between()
+    net.blobs["y"].diff[...] = top_diff
+    net.backward()
+    return y, net.blobs["x"].diff.copy()
+
+
+def test_batched_lrn_goes_through_onednn_and_its_backward_follows_its_forward(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in SWITCHES:
+        monkeypatch.delenv(key, raising=False)
+    net, top_diff = _one_layer(tmp_path, 4, "LRN", LRN_PARAM)
+    stock = _forward_backward(net, top_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")
+    dnnl = _forward_backward(net, top_diff)
+    for s, d in zip(stock, dnnl, strict=True):
+        assert np.abs(s - d).max() <= 1e-5 * np.abs(s).max()
+    assert any(not np.array_equal(s, d) for s, d in zip(stock, dnnl, strict=True))  # oneDNN ran
+    # The switch turned off between forward and backward: the backward still matches the forward
+    # that ran (oneDNN's needs its workspace, Caffe's the scale_ that only its own forward fills).
+    late = _forward_backward(net, top_diff, between=lambda: monkeypatch.delenv("DGN_AM_CAFFE_DNNL"))
+    assert all(np.array_equal(d, a) for d, a in zip(dnnl, late, strict=True))
+    assert all(np.array_equal(s, a) for s, a in zip(stock, _forward_backward(net, top_diff), strict=True))
+    # One sample keeps Caffe's LRN with the switch on.
+    one, one_diff = _one_layer(tmp_path, 1, "LRN", LRN_PARAM)
+    alone = _forward_backward(one, one_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")
+    assert all(np.array_equal(a, b) for a, b in zip(alone, _forward_backward(one, one_diff), strict=True))
+
+
+def test_batched_small_deconvolution_keeps_caffes_forward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in SWITCHES:
+        monkeypatch.delenv(key, raising=False)
+    net, top_diff = _one_layer(tmp_path, 4, "Deconvolution", SMALL_DECONV_PARAM)
+    (y, dx) = _forward_backward(net, top_diff)
+    monkeypatch.setenv("DGN_AM_CAFFE_DNNL", "1")
+    (y_on, dx_on) = _forward_backward(net, top_diff)
+    assert np.array_equal(y, y_on)                       # 3 outputs: Caffe's own forward
+    assert np.abs(dx - dx_on).max() <= 1e-5 * np.abs(dx).max()
+    assert not np.array_equal(dx, dx_on)                 # its backward still goes through oneDNN
 
 
 # --- 0008: ReLU backward and MAX pooling with stock bits ----------------------------------------
