@@ -299,3 +299,57 @@ def write_folder(images: np.ndarray, labels: np.ndarray, directory: Path) -> lis
         write_atomic(path, png_bytes(image))
         paths.append(path)
     return paths
+
+
+def export(directory: Path, split: str = "heldout", per_class: int | None = None, seed: int = DATA_SEED) -> int:
+    """Write a split as a labelled image folder: ``directory/<class>/NNNNN.png``, one folder per class.
+
+    The class folders are named by ``nets/mini/labels.txt`` (the order of ``CLASSES``), so ``dgn-am
+    accuracy`` and ``topk`` read it as any user's labelled folder. The default size is the split's own
+    (200 per class held out: the images E's recorded held-out accuracy was measured on). Returns the count.
+    """
+    from ..common.errors import InputError
+    from ..common.files import ensure_writable_dir, write_atomic
+
+    n = (HELDOUT_PER_CLASS if split == "heldout" else TRAIN_PER_CLASS) if per_class is None else per_class
+    if split not in SPLITS:
+        raise InputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if n < 1:
+        raise InputError(f"--per_class must be at least 1, got {n}")
+    root = ensure_writable_dir(Path(directory))
+    images, labels = make_split(split, n, seed)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / CLASSES[int(label)]
+        folder.mkdir(exist_ok=True)
+        write_atomic(folder / f"{i:05d}.png", png_bytes(image))
+    return len(images)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dgn_am.mini.data export DIR [--split heldout] [--per_class N] [--seed S]``."""
+    import sys
+
+    from ..common.cliargs import ArgumentParser
+    from ..common.errors import InputError
+
+    parser = ArgumentParser(prog="python -m dgn_am.mini.data", description="The miniature model's image set.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("export", help="write a split as a folder per class (named as nets/mini/labels.txt)")
+    p.add_argument("directory", type=Path, help="where the class folders go (made if needed)")
+    p.add_argument("--split", default="heldout", help="heldout (default) or train")
+    p.add_argument("--per_class", type=int, default=None,
+                   help=f"images per class (default: the split's own, {HELDOUT_PER_CLASS} held out, "
+                        f"{TRAIN_PER_CLASS} train)")
+    p.add_argument("--seed", type=int, default=DATA_SEED, help=f"dataset seed (default {DATA_SEED}, the nets')")
+    a = parser.parse_args(argv)
+    try:
+        count = export(a.directory, a.split, a.per_class, a.seed)
+    except InputError as exc:
+        print(f"dgn-am: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {count} images of the {a.split} split into {a.directory} ({len(CLASSES)} class folders)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
