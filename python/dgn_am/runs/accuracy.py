@@ -86,9 +86,9 @@ def list_digest(pairs: Sequence[tuple[Path, int]], root: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _batches(pairs: Sequence[tuple[Path, int]], size: int, decode: Callable[[Path], np.ndarray],
+def prefetched_batches(pairs: Sequence[tuple[Path, int]], size: int, decode: Callable[[Path], np.ndarray],
              ) -> Iterator[tuple[list[np.ndarray], list[int], list[tuple[str, str]]]]:
-    """Batches of decoded images, the next one decoded in a worker while the caller runs the net."""
+    """Batches of decoded images (and their labels, and the unreadable ones), the next decoded while the net runs."""
 
     def load(chunk: Sequence[tuple[Path, int]]) -> tuple[list[np.ndarray], list[int], list[tuple[str, str]]]:
         blobs, labels, bad = [], [], []
@@ -151,7 +151,7 @@ def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, l
 
     result = Accuracy(names, dict.fromkeys(names, 0), {k: dict.fromkeys(names, 0) for k in TOP_K})
     done = 0
-    for blobs, truth, bad in _batches(pairs, batch, decode):
+    for blobs, truth, bad in prefetched_batches(pairs, batch, decode):
         result.skipped += bad
         done += len(blobs) + len(bad)
         if blobs:
