@@ -17,6 +17,7 @@ from .nets import (
     CaffeTarget,
     check_model,
     encode,
+    encode_many,
     feed,
     imagenet_mean,
     load_net,
@@ -38,7 +39,7 @@ from .weights import parse_weights, read_weights, save_random_weights
 
 __all__ = [
     "BATCHED_CONVOLUTION_ENV", "FAST_MATH_ENV", "PROBE_TIMEOUT", "CaffeGenerator", "CaffeTarget", "Definition",
-    "batched_convolution", "build_info", "caffe", "check_model", "dnnl_built", "encode", "fast_math", "feed",
-    "imagenet_mean", "load_net", "parse_definition", "parse_weights", "prepare_definition", "probe", "proto",
+    "batched_convolution", "build_info", "caffe", "check_model", "dnnl_built", "encode", "encode_many", "fast_math",
+    "feed", "imagenet_mean", "load_net", "parse_definition", "parse_weights", "prepare_definition", "probe", "proto",
     "read_weights", "save_random_weights", "set_mode", "set_weight_gradients", "spatial_layers",
 ]

@@ -157,3 +157,10 @@ def encode(net: Any, data: np.ndarray, layer: str) -> np.ndarray:
     feed(net, data=data)
     net.forward()
     return net.blobs[layer].data.copy()
+
+
+def encode_many(net: Any, data: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+    """One forward pass, several blobs: each as ``encode`` returns it (S22 compares codes of several layers)."""
+    feed(net, data=data)
+    net.forward()
+    return {layer: net.blobs[layer].data.copy() for layer in layers}

@@ -11,7 +11,7 @@ import sys
 
 from ..common.cliargs import ArgumentParser
 from ..common.errors import InputError
-from . import accuracy, actrange, compare, demo, download, figure, layers, reproduce, sweep, synthesize, topk
+from . import accuracy, actrange, compare, demo, download, figure, layers, neighbors, reproduce, sweep, synthesize, topk
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Each command's --help lists its options and their defaults.")
     parser.add_argument("--version", action="version", version=f"dgn-am {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (synthesize, sweep, reproduce, figure, compare, download, actrange, accuracy, topk, demo, layers):
+    for command in (synthesize, sweep, reproduce, figure, compare, download, actrange, accuracy, topk,
+                    neighbors, demo, layers):
         command.add_parser(sub)
     return parser
 

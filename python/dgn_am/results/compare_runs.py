@@ -81,22 +81,31 @@ class RunsReport:
         }
 
 
-def _runs(folder: Path) -> dict[str, tuple[Path, dict]]:
-    """The run manifests of ``folder`` (not its subfolders), keyed by their settings."""
+def result_runs(folder: Path) -> list[tuple[Path, dict]]:
+    """The run manifests of ``folder`` (not its subfolders), by name: reports and damaged files left out."""
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of results")
-    out: dict[str, tuple[Path, dict]] = {}
+    out = []
     for path in sorted(folder.glob("*.json")):
         record = manifest.read(path)
         if not isinstance(record, dict) or record.get("tool") != "dgn-am" or not isinstance(
                 record.get("parameters"), dict) or not isinstance(record.get("results"), dict):
             continue  # a report, a montage record, a damaged file
+        out.append((path, record))
+    return out
+
+
+def _runs(folder: Path) -> dict[str, tuple[Path, dict]]:
+    """The run manifests of ``folder``, keyed by their settings."""
+    out: dict[str, tuple[Path, dict]] = {}
+    for path, record in result_runs(folder):
         settings = {k: v for k, v in record["parameters"].items() if k not in manifest.NOT_RESULT}
         out[json.dumps(settings, sort_keys=True, default=str)] = (path, record)
     return out
 
 
-def _image(path: Path, record: dict) -> Any:
+def result_image(path: Path, record: dict) -> Any:
+    """The image a run manifest says it saved (H x W x 3 uint8 RGB)."""
     name = (record["results"].get("outputs") or {}).get("png")
     if not isinstance(name, str) or "/" in name:
         raise InputError(f"{path} names no saved image")
@@ -115,7 +124,7 @@ def compare_runs(a: Path, b: Path, ssim_min: float = SSIM_MIN, psnr_min: float =
             report.only_a.append(path.name)
             continue
         other_path, other = runs_b[key]
-        image_a, image_b = _image(path, record), _image(other_path, other)
+        image_a, image_b = result_image(path, record), result_image(other_path, other)
         if image_a.shape != image_b.shape:
             raise InputError(f"{path.name}: the two runs' images differ in size ({image_a.shape} vs {image_b.shape})")
         ssim, psnr = score_panel(image_a, image_b)
