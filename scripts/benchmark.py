@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/benchmark.py [--batches 1,4,16,64] [--workflow-iters 200] [--gpu N]
                                           [--skip-workflow] [--skip-jobs] [--drift-iters 0]
-                                          [--drift-batch 4] [--drift-only]
+                                          [--drift-batch 4] [--drift-only] [--real-only]
 
 Prints, in one run:
 - the time per iteration and per image-iteration at each batch size (each in its own process, so its
@@ -16,7 +16,9 @@ Prints, in one run:
   ``dgn-am synthesize`` processes vs one ``dgn-am sweep --batch 5``, in images per hour;
 - one 2-thread sweep process vs ``--jobs 2`` (two 1-thread workers) on the same runs;
 - the estimated wall time of a 1000-unit fc8 sweep at the best batch;
-- with ``--drift-iters N``: how far batched trajectories drift from runs alone by iteration N.
+- with ``--drift-iters N``: how far batched trajectories drift from runs alone by iteration N;
+- ``dgn-am topk``'s images per second over 10,000 miniature images and 300 made 256 x 256 ones for CaffeNet
+  (``--real-only``: only that).
 Timings are medians; the machine is shared, so compare figures from one run, not across runs.
 """
 
@@ -204,6 +206,34 @@ def drift(folder: Path, iters: int, batch: int = 4, compared: int = 4) -> None:
         print(f"{n:>9} {img:>31.3g} {act:>24.3g}")
 
 
+def real_images(folder: Path, caffenet: Path, gpu: int | None) -> None:
+    """Issue 14: ``topk``'s images per second, over 10,000 miniature images and over made 256 x 256 images."""
+    from PIL import Image
+
+    from dgn_am.mini import data
+    from dgn_am.runs import topk
+
+    mini = folder / "mini_train"
+    n = data.export(mini, "train", 1000)
+    t = time.perf_counter()
+    topk.find(ROOT / "prototxt/mini/encoder.prototxt", ROOT / "nets/mini/encoder.caffemodel", "fc8", list(range(10)),
+              9, mini, "128", folder / "topk_mini", batch=100)
+    mini_s = time.perf_counter() - t
+    made = folder / "made"
+    made.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(made / f"{i:04d}.png")
+    t = time.perf_counter()
+    topk.find(ROOT / "prototxt/caffenet.prototxt", caffenet, "fc8", list(range(10)), 9, made, "imagenet",
+              folder / "topk_caffenet", batch=50)
+    caffenet_s = time.perf_counter() - t
+    where = "CPU" if gpu is None else f"GPU {gpu}"
+    print(f"\nreal images (dgn-am topk, decoding in a worker thread; {where}):")
+    print(f"  miniature E, {n} images 64 x 64:       {n / mini_s:7.0f} images/s ({mini_s:.1f} s)")
+    print(f"  CaffeNet, 300 made images 256 x 256:  {300 / caffenet_s:7.1f} images/s ({caffenet_s:.1f} s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", default="1,4,16,64", help="batch sizes to time (default 1,4,16,64)")
@@ -213,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drift-iters", type=int, default=0, help="also measure batched drift up to N iterations")
     ap.add_argument("--drift-batch", type=int, default=4, help="the batch whose drift is measured (default 4)")
     ap.add_argument("--drift-only", action="store_true", help="only measure the drift")
+    ap.add_argument("--real-only", action="store_true", help="only time topk over real-image folders (issue 14)")
     ap.add_argument("--gpu", type=int, default=None, help="GPU id (default: CPU)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -236,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             _models(Path(tmp))
             drift(Path(tmp), a.drift_iters or 200, a.drift_batch)
+        return 0
+    if a.real_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            c, _, _ = _models(Path(tmp))
+            real_images(Path(tmp), c, a.gpu)
         return 0
     rate = sgemm_rate()
     floor = FLOP_PER_IMAGE_ITERATION / (rate * 1e9)
@@ -267,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs(c, g, bound, folder)
         if a.drift_iters:
             drift(folder, a.drift_iters, a.drift_batch)
+        real_images(folder, c, a.gpu)
     return 0
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dgn_am import backend as cb
 from dgn_am.common.errors import InputError
-from dgn_am.runs import figures
+from dgn_am.runs import figure_runs, figures
 
 from ..conftest import PROTOTXT
 
@@ -61,6 +61,47 @@ def test_other_units_and_unknown_figures():
         figures.select("fig99")
 
 
+PAIR_FIGURES = {"fig4": (470, (1, 122)), "s11": (470, (1, 122, 945, 968, 846)),
+                "s12": (10, (1, 30, 381, 353, 983))}
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_FIGURES))
+def test_pair_figures_put_each_unit_alone_over_a_row_of_pairs_per_gamma(tmp_path, name):
+    unit, partners = PAIR_FIGURES[name]
+    fig = figures.select(name)
+    assert (fig.units, fig.partners, fig.gammas, fig.columns) == ((unit,), partners, (0.0, 0.5, 1.0),
+                                                                  len(partners) + 1)
+    [(montage, cells)] = fig.groups()
+    assert montage == name  # one montage, named as the figure
+    runs = fig.runs(tmp_path)
+    alone = [(r.unit, r.unit2, r.gamma) for r in runs[: len(partners) + 1]]
+    assert alone == [(u, None, 0.0) for u in (unit, *partners)]
+    assert [(r.unit, r.unit2, r.gamma) for r in runs[len(partners) + 1 :]] == [
+        (unit, p, g) for g in (0.0, 0.5, 1.0) for p in partners]
+    assert {(r.act_layer, r.opt_layer, r.seed, r.bound.name) for r in runs} == {("fc8", "fc6", 0, "fc6.txt")}
+    assert len({r.stem() for r in runs}) == len(runs) == len(cells)
+    assert fig.provenance["units"].startswith("chosen:") and "not the paper's" in fig.provenance["units"]
+    assert fig.provenance["gamma"].startswith("chosen: unpublished (synthesizing issue #4)")
+    assert fig.provenance["objective"].startswith("paper: Eq. 2 two-neuron objective; never released")
+    assert "a1 + a2 - gamma * |a1 - a2|" in fig.provenance["objective"]
+    other = fig.with_gammas([2, 0.25, 2])
+    assert other.gammas == (2.0, 0.25) and other.provenance["gamma"].startswith("chosen: given with --gamma")
+    assert {r.gamma for r in other.runs(tmp_path) if r.unit2 is not None} == {2.0, 0.25}
+    with pytest.raises(InputError, match="must be >= 0"):
+        fig.with_gammas([0.5, -1])
+    with pytest.raises(InputError, match="--units does not apply"):
+        fig.with_units([3])
+
+
+def test_gamma_is_only_for_pair_figures_and_pair_tiles_name_both_units():
+    with pytest.raises(InputError, match="--gamma applies only to fig4, s11, s12"):
+        figures.select("s18").with_gammas([0.5])
+    fig = figures.select("fig4")
+    names = {470: "candle", 1: "goldfish"}
+    assert figure_runs._name(fig, ("fc6", "fc8", 0, 470, 0, 1, 0.5), None, names) == "candle + goldfish, gamma 0.5"
+    assert figure_runs._name(fig, ("fc6", "fc8", 0, 470, 0, None, 0.0), None, names) == "candle"
+
+
 def _run(nets, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, DGN_AM_NETS=str(nets), GLOG_minloglevel="2")
     return subprocess.run([sys.executable, "-m", "dgn_am.cli", "figure", *args], capture_output=True, text=True,
@@ -97,6 +138,61 @@ def test_dry_run_prints_one_synthesize_line_per_image(nets, tmp_path):
     assert len(lines) == 120 and len({ln.split("--unit ")[1].split()[0] for ln in lines}) == 120
     assert "# s18:" in proc.stdout and "chosen: 120 of 1000" in proc.stdout
     assert not (tmp_path / "s18").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_FIGURES))
+def test_pair_figures_dry_run_prints_unit2_and_gamma(nets, tmp_path, name):
+    unit, partners = PAIR_FIGURES[name]
+    proc = _run(nets, name, "--dry-run", "--output_dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("dgn-am synthesize")]
+    assert len(lines) == len(set(lines)) == (len(partners) + 1) + 3 * len(partners)
+    pairs = [ln for ln in lines if "--unit2" in ln]
+    assert len(pairs) == 3 * len(partners) and all(f"--unit {unit} " in ln for ln in pairs)
+    found = {(int(ln.split("--unit2 ")[1].split()[0]), ln.split("--gamma ")[1].split()[0]) for ln in pairs}
+    assert found == {(p, g) for p in partners for g in ("0.0", "0.5", "1.0")}
+    assert "#   gamma: chosen: unpublished" in proc.stdout and not (tmp_path / name).exists()
+    other = _run(nets, name, "--dry-run", "--gamma", "0.25,2", "--output_dir", str(tmp_path))
+    assert other.returncode == 0, other.stderr
+    assert {ln.split("--gamma ")[1].split()[0] for ln in other.stdout.splitlines() if "--unit2" in ln} == {
+        "0.25", "2.0"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("s18", "--gamma", "0.5"), "--gamma applies only to fig4, s11, s12"),
+    (("fig4", "--gamma=-1"), "--gamma must be >= 0"),
+    (("fig4", "--gamma", "lots"), "'lots' is not a number"),
+    (("s11", "--units", "3"), "--units does not apply"),
+])
+def test_pair_figure_options_refuse_bad_input_in_one_line(nets, tmp_path, args, message):
+    proc = _run(nets, *args, "--dry-run", "--output_dir", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "dgn-am synthesize" not in proc.stdout
+
+
+def test_fig4_runs_end_to_end_with_its_gamma_grid(nets, tmp_path):
+    proc = _run(nets, "fig4", "--n_iters", "2", "--batch", "4", "--output_dir", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "fig4"
+    record = json.loads((folder / "fig4.json").read_text())
+    assert record["gamma"] == [0.0, 0.5, 1.0] and record["partners"] == [1, 122] and record["units"] == [470]
+    assert record["provenance"] == figures.select("fig4").provenance and record["shortened"]
+    assert record["montages"] == ["fig4.jpg"] and record["waiting_for_runs"] == 0 and len(record["runs"]) == 9
+    gammas = set()
+    for path in record["runs"]:
+        params = json.loads((folder / path).read_text())["parameters"]
+        if params.get("unit2") is not None:
+            assert params["unit"] == 470
+            gammas.add((params["unit2"], params["gamma"]))
+    assert gammas == {(p, g) for p in (1, 122) for g in (0.0, 0.5, 1.0)}
+    with Image.open(folder / "fig4.jpg") as im:  # 3 columns (470, 1, 122 alone), then a row per gamma
+        assert im.size == (3 * 229, 4 * (229 + 22))
+        blank = np.asarray(im.convert("L"))[251 + 20 : 251 + 209, 20:209]  # the gap under 470 alone
+        assert blank.min() > 240
+    page = (folder / "index.html").read_text()
+    assert page.count("<figure>") == 9 and page.count(", gamma 0.5</span>") == 2  # each pair card names its gamma
+    again = _run(nets, "fig4", "--n_iters", "2", "--output_dir", str(tmp_path), "--quiet")
+    assert again.returncode == 0 and "0 ran, 9 skipped" in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize(("name", "batch", "montages", "tile"), [

@@ -18,7 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=sorted(recipes()), metavar="NAME", help=f"one of {', '.join(recipes())}")
     p.add_argument("--output_dir", type=Path, default=Path("output/figures"), help="the figure goes in OUTPUT_DIR/NAME")
     p.add_argument("--dry-run", action="store_true", help="print each image's dgn-am synthesize line and stop")
-    p.add_argument("--units", default=None, help="other units for the figure's layout (a comma list, ranges allowed)")
+    p.add_argument("--units", default=None, help="other units for the figure's layout (a comma list, ranges allowed); "
+                   "not for the two-unit figures fig4, s11, s12, whose partners go with their unit (sweep --pairs "
+                   "makes other pairs)")
+    p.add_argument("--gamma", default=None, metavar="G,...",
+                   help="fig4, s11, s12 only: the gamma grid of a1 + a2 - gamma |a1 - a2|, a row of pairs per value "
+                   "(default 0,0.5,1; the paper's is unpublished)")
     p.add_argument("--n_iters", type=int, default=None,
                    help="shorten every run to N iterations for a quick check (the figure is then no reproduction)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="runs sharing each forward/backward pass")
@@ -46,6 +51,8 @@ def run(a: argparse.Namespace) -> int:
     fig = select(a.name)
     if a.units is not None:
         fig = fig.with_units(grid.parse_ints(a.units, "--units"))
+    if a.gamma is not None:
+        fig = fig.with_gammas(grid.parse_floats(a.gamma, "--gamma"))
     if a.n_iters is not None:
         check_value("n_iters", a.n_iters)
     shard = grid.parse_shard(a.shard) if a.shard is not None else grid.Shard()

@@ -22,7 +22,7 @@ from ..common.files import check_destination, ensure_writable_dir, write_atomic
 from ..core.pixels import to_display
 from ..results import gallery, manifest, montage
 from . import sweep
-from .figures import Figure
+from .figures import Cell, Figure
 from .grid import Plan, Shard
 from .run import Run, check_value
 
@@ -86,6 +86,7 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
         "units": list(fig.units), "seeds": list(fig.seeds), "provenance": fig.provenance,
         "layers": [[layer, xy, list(units)] for layer, xy, units in fig.layers] or None,
         "priors": [list(prior) for prior in fig.priors] or None,
+        "partners": list(fig.partners) or None, "gamma": list(fig.gammas) or None,
         "n_iters": jobs[0].n_iters, "shortened": jobs[0].n_iters != fig.n_iters,
         "montages": [m.name for m in drawn], "runs": [str(run.manifest_path().relative_to(folder)) for run in jobs],
         "waiting_for_runs": waiting,
@@ -108,7 +109,7 @@ def _tile(fig: Figure, run: Run, record: dict) -> np.ndarray:
 
 def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dict[int, str] | None,
           class_names: dict[int, str] | None) -> list[Path]:
-    by_cell = {(r.opt_layer, r.act_layer, r.x, r.unit, r.seed): r for r in runs}
+    by_cell = {(r.opt_layer, r.act_layer, r.x, r.unit, r.seed, r.unit2, r.gamma): r for r in runs}
     out = []
     for (_, group), path in zip(fig.groups(), montage_paths(fig, folder), strict=True):
         tiles = [_tile(fig, by_cell[cell], records[by_cell[cell]]) for cell in group]
@@ -116,20 +117,34 @@ def _draw(fig: Figure, folder: Path, runs: list[Run], records: dict, labels: dic
             raise InputError(f"{fig.name}: the units' images differ in size ({sorted({t.shape for t in tiles})}); "
                              "a montage needs one size")
         names = [_name(fig, cell, labels, class_names) for cell in group]
+        if fig.partners:
+            tiles, names = _gaps(fig, tiles, names)
         out.append(montage.save(montage.render(tiles, names,
                                                _geometry(fig, tiles[0].shape[0], len(tiles))), path))
     return out
 
 
-def _name(fig: Figure, cell: tuple[str, str, int, int, int], labels: dict[int, str] | None,
-          class_names: dict[int, str] | None) -> str:
-    _, layer, _, unit, seed = cell
-    if labels:
-        name = label_of(labels, unit)
-    elif layer in gallery.CLASS_LAYERS:
-        name = label_of(class_names, unit)
-    else:
-        name = f"{layer} {unit}"
+def _gaps(fig: Figure, tiles: list[np.ndarray], names: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """A pair figure's montage: a blank, unlabelled tile starts each row of pairs (under the main unit alone),
+    so each pair sits under its partner alone and the rows line up with the top one."""
+    width = fig.columns  # the units alone: the main unit and each partner
+    out_tiles, out_names = tiles[:width], names[:width]
+    for i in range(width, len(tiles), width - 1):
+        out_tiles += [np.ones_like(tiles[0]), *tiles[i : i + width - 1]]
+        out_names += ["", *names[i : i + width - 1]]
+    return out_tiles, out_names
+
+
+def _name(fig: Figure, cell: Cell, labels: dict[int, str] | None, class_names: dict[int, str] | None) -> str:
+    """A tile's label: its unit, or both units of a pair and the pair's gamma (and the seed, where several)."""
+    _, layer, _, unit, seed, unit2, gamma = cell
+
+    def named(u: int) -> str:
+        if labels:
+            return label_of(labels, u)
+        return label_of(class_names, u) if layer in gallery.CLASS_LAYERS else f"{layer} {u}"
+
+    name = named(unit) if unit2 is None else f"{named(unit)} + {named(unit2)}, gamma {gamma!r}"
     return name if len(fig.seeds) == 1 else f"{name}, seed {seed}"
 
 

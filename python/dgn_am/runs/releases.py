@@ -78,6 +78,8 @@ def command(models: Models, run: Run) -> str:
             "--start_lr", repr(run.start_lr), "--end_lr", repr(run.end_lr), "--seed", str(run.seed),
             "--xy", str(run.x), "--opt_layer", run.opt_layer, "--act_layer", run.act_layer,
             "--clip", str(int(run.clip)), "--debug", str(int(run.debug))]
+    if run.unit2 is not None:
+        args += ["--unit2", str(run.unit2), "--gamma", repr(run.gamma)]
     if run.init_file:
         args += ["--init_file", str(run.init_file)]
     if run.bound:
