@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from .progress import Bar
@@ -34,6 +35,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator_weights", type=Path, default=None, help="generator caffemodel")
     p.add_argument("--labels", type=Path, default=None, metavar="FILE",
                    help="names of the units, one per line (default: the net's downloaded class list)")
+    p.add_argument("--images", type=Path, default=None, metavar="DIR",
+                   help="fig5, s16, s10: the real half from this image folder (fig5/s16: the images that drive each "
+                   "unit most, beside the synthetic ones; s10: class accuracy over a labelled folder, with --labels)")
+    p.add_argument("--mean", default="imagenet",
+                   help="with --images: 'imagenet' (the ImageNet mean image) or a number subtracted from every pixel")
     p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N (CUDA builds only)")
     p.add_argument("--overwrite", action="store_true", help="replace results of other runs under the same names")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -81,7 +87,8 @@ def run(a: argparse.Namespace) -> int:
 
     with bar:
         result = figure_runs.make(fig, a.output_dir, models_of, shard, progress, overwrite=a.overwrite, batch=a.batch,
-                                  labels=labels, n_iters=a.n_iters, class_names=labels_for_net(fig.net))
+                                  labels=labels, n_iters=a.n_iters, class_names=labels_for_net(fig.net),
+                                  images=a.images, mean=a.mean, labels_file=a.labels)
     s = result.summary
     print(f"{fig.name}: {len(s.ran)} ran, {len(s.skipped)} skipped (already finished), {len(s.failed)} failed "
           f"of {s.grid} runs")
@@ -91,6 +98,11 @@ def run(a: argparse.Namespace) -> int:
         print(f"montage waits for {result.waiting} runs (other shards, or failed ones)")
     if a.n_iters is not None and a.n_iters != fig.n_iters:
         print(f"{fig.name} is NOT a reproduction: it ran {a.n_iters} iterations instead of {fig.n_iters}.")
+    real = json.loads(result.record.read_text()).get("real")
+    if isinstance(real, str):
+        print(f"real half: {real}")
+    elif real:
+        print(f"real half ({real['real_half']}): " + ", ".join(real.get("side_by_side") or [real.get("report", "")]))
     print(f"record: {result.record}")
     print(f"gallery: {s.gallery}")
     return 1 if s.failed else 0

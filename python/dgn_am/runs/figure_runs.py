@@ -21,7 +21,7 @@ from ..common.errors import InputError
 from ..common.files import check_destination, ensure_writable_dir, write_atomic
 from ..core.pixels import to_display
 from ..results import gallery, manifest, montage
-from . import sweep
+from . import figure_real, sweep
 from .figures import Cell, Figure
 from .grid import Plan, Shard
 from .run import Run, check_value
@@ -52,7 +52,8 @@ def plans(fig: Figure, folder: Path, models_of: Callable[[str], Models], labels:
 def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shard: Shard | None = None,
          progress: Callable[[sweep.Event], None] | None = None, overwrite: bool = False, batch: int = 1,
          labels: dict[int, str] | None = None, n_iters: int | None = None,
-         class_names: dict[int, str] | None = None) -> FigureResult:
+         class_names: dict[int, str] | None = None, images: Path | None = None, mean: str = "imagenet",
+         labels_file: Path | None = None) -> FigureResult:
     """Run this shard's part of ``fig`` into ``output_dir/<name>`` and draw its montages when all runs exist.
 
     ``models_of(opt_layer)``: the nets for each generator. ``labels`` (``--labels``) name every unit of the
@@ -63,6 +64,8 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
                                                for _, cells in fig.groups() for cell in cells):
         labels = class_names
     check_value("batch", batch)  # before the figure's folder is made
+    if images is not None:
+        figure_real.check(fig, images, labels_file, mean)
     folder = ensure_writable_dir(Path(output_dir) / fig.name)
     record_path = folder / f"{fig.name}.json"
     for path in [*montage_paths(fig, folder), record_path]:
@@ -81,6 +84,8 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
         waiting += sum(not sweep.is_finished(run, seen) for run in p.jobs)
     records = {run: manifest.read(run.manifest_path()) for run in jobs}
     drawn = [] if waiting else _draw(fig, folder, jobs, records, labels, class_names)
+    real = figure_real.left_out(fig) if images is None else figure_real.make(
+        fig, folder, models_of(jobs[0].opt_layer), drawn, images, mean, labels_file)
     record = {
         "figure": fig.name, "title": fig.title, "net": fig.net, "act_layer": fig.act_layer,
         "units": list(fig.units), "seeds": list(fig.seeds), "provenance": fig.provenance,
@@ -89,7 +94,7 @@ def make(fig: Figure, output_dir: Path, models_of: Callable[[str], Models], shar
         "partners": list(fig.partners) or None, "gamma": list(fig.gammas) or None,
         "n_iters": jobs[0].n_iters, "shortened": jobs[0].n_iters != fig.n_iters,
         "montages": [m.name for m in drawn], "runs": [str(run.manifest_path().relative_to(folder)) for run in jobs],
-        "waiting_for_runs": waiting,
+        "waiting_for_runs": waiting, "real": real,
     }
     write_atomic(record_path, (json.dumps(record, indent=1) + "\n").encode())
     preface = gallery.Preface(tuple(m.name for m in drawn), tuple(fig.provenance.items()))
