@@ -48,3 +48,14 @@ def test_parse_bounds_names_the_file_and_the_fault():
         with pytest.raises(InputError, match=fault) as info:
             code_bounds.parse_bounds(text, 3, "act/fc6.txt")
         assert "act/fc6.txt" in str(info.value)
+
+
+def test_per_channel_bounds_cover_every_position_of_their_channel():
+    # 3x/conv4.txt holds one value per channel (384); a conv code is C x H x W, flattened channel-major.
+    values = code_bounds.parse_bounds("1 2 3\n", 3 * 2 * 2, "act/conv4.txt", (1, 3, 2, 2))
+    assert values.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+    assert code_bounds.parse_bounds(" ".join(["5"] * 12), 12, "x", (1, 3, 2, 2)).tolist() == [5.0] * 12
+    with pytest.raises(InputError, match=r"has 4 values; the code has 12 units or one per channel \(3\)"):
+        code_bounds.parse_bounds("1 2 3 4", 12, "x", (1, 3, 2, 2))
+    with pytest.raises(InputError, match="has 3 values; the code has 4096 units$"):
+        code_bounds.parse_bounds("1 2 3", 4096, "x", (1, 4096))   # a flat code has no channels to spread over

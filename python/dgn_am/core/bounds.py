@@ -63,11 +63,15 @@ def format_bounds(values: np.ndarray, decimals: int = 0) -> str:
     return " ".join(f"{v:.{decimals}f}" for v in rounded) + "\n"
 
 
-def parse_bounds(text: str, n_units: int, path: Path | str = "bound file") -> np.ndarray:
+def parse_bounds(text: str, n_units: int, path: Path | str = "bound file",
+                 code_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Per-unit upper bounds (float64, length ``n_units``) from the text of an act_range file at ``path``.
 
-    The released files hold one line of space-separated numbers, one per code unit. Anything else
-    (a wrong count, a non-number, a negative or non-finite bound) is an InputError naming ``path``.
+    The released files hold one line of space-separated numbers, one per code unit, except
+    ``3x/conv1.txt``, ``conv2.txt`` and ``conv4.txt``, which hold one per channel (96, 256, 384): for a
+    spatial code (``code_shape`` N x C x H x W) a file of C values bounds every position of its channel
+    alike (the flattened code is channel-major). Anything else (a wrong count, a non-number, a negative or
+    non-finite bound) is an InputError naming ``path``.
     """
     fields = text.split()
     try:
@@ -75,8 +79,12 @@ def parse_bounds(text: str, n_units: int, path: Path | str = "bound file") -> np
     except ValueError:
         bad = next(f for f in fields if not _is_number(f))
         raise InputError(f"bound file {path} holds a non-number: {bad[:20]!r}") from None
+    spatial = code_shape is not None and len(code_shape) == 4 and code_shape[2] * code_shape[3] > 1
+    if spatial and values.size == code_shape[1] and values.size != n_units:
+        values = np.repeat(values, code_shape[2] * code_shape[3])  # one value per channel, over its positions
     if values.size != n_units:
-        raise InputError(f"bound file {path} has {values.size} values; the code has {n_units} units")
+        per_channel = f" or one per channel ({code_shape[1]})" if spatial else ""
+        raise InputError(f"bound file {path} has {values.size} values; the code has {n_units} units{per_channel}")
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise InputError(f"bound file {path} holds negative or non-finite bounds")
     return values

@@ -165,7 +165,7 @@ class Session:
             objective = PairObjective(first, second, run.gamma)
         end = end_layer(self.net_info, run.act_layer)
         check_backward_path(self.net_info, run.act_layer, "data")
-        bounds = read_bounds(run.bound, self.code_size) if run.bound else None
+        bounds = read_bounds(run.bound, self.code_size, tuple(self.code_shape)) if run.bound else None
         rgb = None
         if run.init_file:
             rgb = load_rgb(run.init_file)
