@@ -8,15 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dgn_am import backend as cb
 from dgn_am.common.errors import InputError
 from dgn_am.mini import data
 from dgn_am.runs import topk
 
-from ..conftest import PROTOTXT, ROOT, run_cli
+from ..conftest import run_cli
+from .mini_outputs import ENCODER, WEIGHTS, encoder_blob
 
-ENCODER = PROTOTXT / "mini" / "encoder.prototxt"
-WEIGHTS = ROOT / "nets" / "mini" / "encoder.caffemodel"
 PER_CLASS = 12
 
 
@@ -28,17 +26,7 @@ def exported(tmp_path_factory) -> Path:
 
 
 def _direct(layer: str) -> np.ndarray:
-    images, _ = data.make_split("heldout", PER_CLASS, data.DATA_SEED)
-    c = cb.caffe()
-    net = c.Net(str(ENCODER), c.TEST, weights=str(WEIGHTS))
-    out = []
-    for start in range(0, len(images), 40):
-        chunk = data.to_blob(images[start : start + 40])
-        net.blobs["data"].reshape(*chunk.shape)
-        net.blobs["data"].data[...] = chunk
-        net.forward()
-        out.append(net.blobs[layer].data.copy())
-    return np.concatenate(out)
+    return encoder_blob(layer, PER_CLASS)
 
 
 def test_fc8_top_images_are_the_nets_and_of_the_units_class(exported, tmp_path):

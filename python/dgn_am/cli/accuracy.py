@@ -33,16 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     from ..runs.accuracy import measure
 
-    seen = [0]
     with Bar(a.quiet, None, "classifying", "img") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.step(done - seen[0])
-            seen[0] = done
-
         result = measure(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                          a.layer, a.images, a.labels, a.mean, a.output_dir, label_file=a.label_file,
-                         batch=a.batch, progress=progress)
+                         batch=a.batch, progress=bar.counter())
     n = sum(result.total.values())
     print(f"{n} images of {sum(1 for c in result.total.values() if c)} classes: top-1 {100 * result.overall(1):.2f} %, "
           f"top-5 {100 * result.overall(5):.2f} %")

@@ -38,16 +38,10 @@ def run(a: argparse.Namespace) -> int:
         raise InputError("--layers is empty")
     if a.batch < 1:
         raise InputError(f"--batch must be at least 1, got {a.batch}")
-    seen = [0]
     with Bar(a.quiet, None, "searching", "img") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.step(done - seen[0])
-            seen[0] = done
-
         result = find(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                       a.results, a.images, a.labels, layers, a.mean, a.output_dir, label_file=a.label_file,
-                      batch=a.batch, progress=progress)
+                      batch=a.batch, progress=bar.counter())
     for name, spaces in result.nearest.items():
         print(f"{name}: " + ", ".join(f"{s} {d:.1f} ({Path(p).name})" for s, (p, d) in spaces.items()))
     print(f"saved {result.json} and {len(result.strips)} strips")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 
 class Bar:
@@ -31,6 +32,17 @@ class Bar:
             self.bar.set_postfix(postfix, refresh=refresh)
         if n:
             self.bar.update(n)
+
+    def counter(self) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` callback for the library's streaming loops (topk, accuracy, neighbors)."""
+        seen = [0]
+
+        def progress(done: int, total: int) -> None:
+            self.total = total
+            self.step(done - seen[0])
+            seen[0] = done
+
+        return progress
 
     def close(self) -> None:
         if self.bar is not None:

@@ -35,16 +35,10 @@ def run(a: argparse.Namespace) -> int:
     from ..runs.grid import parse_ints
     from ..runs.topk import find
 
-    seen = [0]
     with Bar(a.quiet, None, "ranking", "img") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.step(done - seen[0])
-            seen[0] = done
-
         result = find(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                       a.layer, parse_ints(a.units, "--units"), a.k, a.images, a.mean, a.output_dir, xy=a.xy,
-                      batch=a.batch, progress=progress)
+                      batch=a.batch, progress=bar.counter())
     if result.resumed_at:
         print(f"resumed at image {result.resumed_at} of {result.n_images}")
     print(f"{len(result.tops)} units of {a.layer}, top {a.k} of {result.n_images} images"

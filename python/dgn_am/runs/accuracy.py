@@ -21,7 +21,7 @@ import numpy as np
 
 from ..common.errors import InputError, read_input
 from ..results.images import read_image
-from .actrange import IMAGE_SUFFIXES, input_blob, parse_mean
+from .actrange import IMAGE_SUFFIXES, input_blob, parse_mean, probe_image_net
 
 #: Predictions counted as top-k hits (S10 and the ImageNet convention).
 TOP_K = (1, 5)
@@ -120,7 +120,6 @@ def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, l
     """
     from .. import backend as cb
     from ..assets.labels import read_labels
-    from ..backend.netinfo import check_net_input
     from ..common.files import check_destination, ensure_writable_dir, hash_file, write_atomic
 
     if batch < 1:
@@ -134,12 +133,7 @@ def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, l
     csv_path, json_path = out / "accuracy.csv", out / "accuracy.json"
     for path in (csv_path, json_path):
         check_destination(path, [Path(images), Path(labels), Path(net_definition), Path(net_weights)])
-    info = cb.probe(net_definition)
-    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
-        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
-    check_net_input(info, "data", "image input")
-    if layer not in info.blobs:
-        raise InputError(f"net {net_definition} has no blob '{layer}'; its blobs are: {', '.join(info.blobs)}")
+    info = probe_image_net(net_definition, [layer])
     width = int(np.prod(info.blobs[layer][1:]))
     if max(names) >= width:
         raise InputError(f"--labels names class {max(names)}, but blob '{layer}' has {width} units")

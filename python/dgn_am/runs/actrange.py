@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +85,24 @@ def input_blob(rgb: np.ndarray, mean: float | None, size: tuple[int, int], image
     return encoder_input(rgb, mean_bgr, size)
 
 
+def probe_image_net(net_definition: Path, layers: Sequence[str]) -> Any:
+    """The probed net (``backend.probe``) after checking it takes images at blob ``data`` and has ``layers``.
+
+    The one check every command that runs real images through a net makes before loading it.
+    """
+    from .. import backend as cb
+    from ..backend.netinfo import check_net_input
+
+    info = cb.probe(net_definition)
+    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
+        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
+    check_net_input(info, "data", "image input")
+    for layer in layers:
+        if layer not in info.blobs:
+            raise InputError(f"net {net_definition} has no blob '{layer}'; its blobs are: {', '.join(info.blobs)}")
+    return info
+
+
 @dataclass(frozen=True)
 class ActRange:
     """The result of ``compute``: the bounds, what they came from, and the file written."""
@@ -103,7 +122,6 @@ def compute(net_definition: Path, net_weights: Path, layer: str, images_dir: Pat
     output folder, the net (probed in a child process), the layer name and the weights.
     """
     from .. import backend as cb
-    from ..backend.netinfo import check_net_input
     from ..common.files import check_destination, ensure_writable_dir, write_atomic
 
     if not (np.isfinite(k) and 0 < k <= MAX_K):
@@ -115,13 +133,7 @@ def compute(net_definition: Path, net_weights: Path, layer: str, images_dir: Pat
     ensure_writable_dir(Path(output).parent)
     check_destination(Path(output), [*files, Path(net_definition), Path(net_weights)])
     check_images(files)
-    info = cb.probe(net_definition)
-    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
-        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
-    check_net_input(info, "data", "image input")
-    if layer not in info.blobs:
-        raise InputError(f"net {net_definition} has no blob '{layer}'; "
-                         f"its blobs are: {', '.join(info.blobs)}")
+    info = probe_image_net(net_definition, [layer])
     net, _ = cb.load_net(net_definition, net_weights)
     size = (int(info.blobs["data"][2]), int(info.blobs["data"][3]))
     stats = RunningStats()

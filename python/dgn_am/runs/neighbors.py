@@ -20,7 +20,7 @@ from ..common.errors import InputError
 from ..results.compare_runs import result_image, result_runs
 from ..results.images import read_image
 from .accuracy import labelled_files, prefetched_batches
-from .actrange import input_blob, parse_mean
+from .actrange import input_blob, parse_mean, probe_image_net
 
 PIXELS = "pixels"
 
@@ -56,12 +56,7 @@ def find(net_definition: Path, net_weights: Path, results: Path, images: Path, l
         raise InputError(f"{results} holds no dgn-am run manifests")
     names = read_labels(labels)
     pairs = labelled_files(images, names, label_file)
-    info = cb.probe(net_definition)
-    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
-        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
-    for layer in layers:
-        if layer not in info.blobs:
-            raise InputError(f"net {net_definition} has no blob '{layer}'; its blobs are: {', '.join(info.blobs)}")
+    info = probe_image_net(net_definition, layers)
     synthetic = []
     for path, record in runs:
         unit = record["parameters"].get("unit")

@@ -21,7 +21,7 @@ import numpy as np
 from ..common.errors import InputError, read_input
 from ..results.images import read_image
 from .accuracy import prefetched_batches
-from .actrange import IMAGE_SUFFIXES, input_blob, parse_mean
+from .actrange import IMAGE_SUFFIXES, input_blob, parse_mean, probe_image_net
 
 STATE = "topk.state.json"
 
@@ -75,7 +75,7 @@ def find(net_definition: Path, net_weights: Path, layer: str, units: Sequence[in
          progress: Callable[[int, int], None] | None = None) -> TopK:
     """Each unit's ``k`` strongest images of ``images``; writes ``topk.json``, a montage per unit and a manifest."""
     from .. import backend as cb
-    from ..backend.netinfo import check_net_input, receptive_field
+    from ..backend.netinfo import receptive_field
     from ..common.files import check_destination, ensure_writable_dir, hash_file, write_atomic
     from ..results import montage
 
@@ -85,12 +85,7 @@ def find(net_definition: Path, net_weights: Path, layer: str, units: Sequence[in
         raise InputError("--units is empty")
     mean_value = parse_mean(mean)
     files = image_list(images)
-    info = cb.probe(net_definition)
-    if "data" not in info.blobs or len(info.blobs["data"]) != 4:
-        raise InputError(f"net definition {net_definition} has no 4-d input blob 'data'")
-    check_net_input(info, "data", "image input")
-    if layer not in info.blobs:
-        raise InputError(f"net {net_definition} has no blob '{layer}'; its blobs are: {', '.join(info.blobs)}")
+    info = probe_image_net(net_definition, [layer])
     shape = info.blobs[layer]
     conv = len(shape) == 4
     for u in units:
