@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..common import paths
+from .imagesets import add_net_options, add_stream_options
 from .progress import Bar
 
 
@@ -14,19 +15,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Classify every image of --images (a folder per class, named as --labels "
                        "names the classes, or a flat folder with --label_file) and write accuracy.csv and "
                        "accuracy.json to --output_dir. Unreadable images are listed and skipped.")
-    p.add_argument("--net_definition", type=Path, default=None, help="classifier prototxt (default CaffeNet)")
-    p.add_argument("--net_weights", type=Path, default=None, help="classifier caffemodel (default CaffeNet)")
+    add_net_options(p, "classifier")
     p.add_argument("--layer", default="fc8", help="blob with one score per class (default fc8)")
     p.add_argument("--images", type=Path, required=True, help="labelled image folder")
     p.add_argument("--labels", type=Path, required=True,
                    help="class names, one per line (line k names class k), e.g. nets/mini/labels.txt")
     p.add_argument("--label_file", type=Path, default=None,
                    help="'path label' per line (label: class index or name; paths relative to --images)")
-    p.add_argument("--mean", default="imagenet",
-                   help="'imagenet' (subtract the ImageNet mean image) or a number subtracted from every pixel")
-    p.add_argument("--batch", type=int, default=50, help="images per forward pass (default 50)")
+    add_stream_options(p)
     p.add_argument("--output_dir", type=Path, required=True, help="where accuracy.csv and accuracy.json go")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

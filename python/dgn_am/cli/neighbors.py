@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..common import paths
+from .imagesets import add_net_options, add_stream_options
 from .progress import Bar
 
 
@@ -18,14 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=Path, required=True, help="labelled image folder (as dgn-am accuracy reads)")
     p.add_argument("--labels", type=Path, required=True, help="class names, one per line (line k names class k)")
     p.add_argument("--label_file", type=Path, default=None, help="'path label' per line, for a flat folder")
-    p.add_argument("--net_definition", type=Path, default=None, help="net prototxt (default CaffeNet)")
-    p.add_argument("--net_weights", type=Path, default=None, help="net caffemodel (default CaffeNet)")
+    add_net_options(p, "net")
     p.add_argument("--layers", default="fc6,fc7,fc8", help="blobs whose codes are compared (default fc6,fc7,fc8)")
-    p.add_argument("--mean", default="imagenet",
-                   help="'imagenet' (subtract the ImageNet mean image) or a number subtracted from every pixel")
-    p.add_argument("--batch", type=int, default=50, help="images per forward pass (default 50)")
+    add_stream_options(p)
     p.add_argument("--output_dir", type=Path, required=True, help="where the strips and neighbors.json go")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

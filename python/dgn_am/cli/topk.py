@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..common import paths
+from .imagesets import add_net_options, add_stream_options
 from .progress import Bar
 
 
@@ -16,18 +17,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "images with the highest activation (a conv unit at --xy, or at its best position, "
                        "cropped to its receptive field). Writes topk.json, a montage per unit and "
                        "topk.manifest.json; a killed run started again goes on where it stopped.")
-    p.add_argument("--net_definition", type=Path, default=None, help="net prototxt (default CaffeNet)")
-    p.add_argument("--net_weights", type=Path, default=None, help="net caffemodel (default CaffeNet)")
+    add_net_options(p, "net")
     p.add_argument("--layer", default="fc8", help="blob whose units are ranked (default fc8)")
     p.add_argument("--units", required=True, help="units, e.g. 1,5,10-12")
     p.add_argument("--k", type=int, default=9, help="images per unit (default 9, as Fig. 5 shows)")
     p.add_argument("--xy", type=int, default=None, help="a conv unit's position (default: its best per image)")
     p.add_argument("--images", type=Path, required=True, help="image folder or file list")
-    p.add_argument("--mean", default="imagenet",
-                   help="'imagenet' (subtract the ImageNet mean image) or a number subtracted from every pixel")
-    p.add_argument("--batch", type=int, default=50, help="images per forward pass (default 50)")
+    add_stream_options(p)
     p.add_argument("--output_dir", type=Path, required=True, help="where topk.json and the montages go")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
