@@ -14,6 +14,7 @@ from dgn_am.runs import topk
 
 from ..conftest import run_cli
 from .mini_outputs import ENCODER, WEIGHTS, encoder_blob
+from .mini_outputs import LABELS as ROOT_LABELS
 
 PER_CLASS = 12
 
@@ -100,3 +101,22 @@ def test_unreadable_images_are_skipped_and_bad_input_is_one_line(exported, tmp_p
     proc = run_cli("topk", "--net_definition", str(ENCODER), "--net_weights", str(WEIGHTS), "--units", "0",
                    "--images", str(empty), "--mean", "128", "--output_dir", str(tmp_path / "o2"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_gpu_on_a_cpu_only_build_is_one_line_before_any_file(exported, tmp_path):
+    from dgn_am import backend as cb
+
+    if cb.build_info().get("cuda"):
+        pytest.fail("this test expects the CPU-only build that scripts/install_caffe.sh makes by default")
+    labels = str(ROOT_LABELS)
+    common = ["--net_definition", str(ENCODER), "--net_weights", str(WEIGHTS), "--images", str(exported),
+              "--mean", "128", "--gpu", "0"]
+    for command, extra in (("topk", ["--units", "0"]), ("accuracy", ["--labels", labels]),
+                           ("neighbors", ["--labels", labels, "--results", str(exported)])):
+        out = tmp_path / command
+        proc = run_cli(command, *common, *extra, "--output_dir", str(out))
+        if command == "neighbors":   # no results in that folder: refused even earlier, still one line
+            assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        else:
+            assert proc.returncode == 2 and "CPU-only" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+        assert not out.exists()

@@ -33,7 +33,7 @@ def run(a: argparse.Namespace) -> int:
     with Bar(a.quiet, None, "classifying", "img") as bar:
         result = measure(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                          a.layer, a.images, a.labels, a.mean, a.output_dir, label_file=a.label_file,
-                         batch=a.batch, progress=bar.counter())
+                         batch=a.batch, progress=bar.counter(), gpu=a.gpu)
     n = sum(result.total.values())
     print(f"{n} images of {sum(1 for c in result.total.values() if c)} classes: top-1 {100 * result.overall(1):.2f} %, "
           f"top-5 {100 * result.overall(5):.2f} %")

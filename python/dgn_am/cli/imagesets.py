@@ -12,8 +12,9 @@ def add_net_options(p: argparse.ArgumentParser, role: str = "net") -> None:
 
 
 def add_stream_options(p: argparse.ArgumentParser) -> None:
-    """``--mean``, ``--batch`` and ``--quiet``, as every one of these commands takes them."""
+    """``--mean``, ``--batch``, ``--gpu`` and ``--quiet``, as every one of these commands takes them."""
     p.add_argument("--mean", default="imagenet",
                    help="'imagenet' (subtract the ImageNet mean image) or a number subtracted from every pixel")
     p.add_argument("--batch", type=int, default=50, help="images per forward pass (default 50)")
+    p.add_argument("--gpu", type=int, default=None, metavar="N", help="run on CUDA device N (CUDA builds only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

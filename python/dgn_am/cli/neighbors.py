@@ -38,7 +38,7 @@ def run(a: argparse.Namespace) -> int:
     with Bar(a.quiet, None, "searching", "img") as bar:
         result = find(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                       a.results, a.images, a.labels, layers, a.mean, a.output_dir, label_file=a.label_file,
-                      batch=a.batch, progress=bar.counter())
+                      batch=a.batch, progress=bar.counter(), gpu=a.gpu)
     for name, spaces in result.nearest.items():
         print(f"{name}: " + ", ".join(f"{s} {d:.1f} ({Path(p).name})" for s, (p, d) in spaces.items()))
     print(f"saved {result.json} and {len(result.strips)} strips")

@@ -35,7 +35,7 @@ def run(a: argparse.Namespace) -> int:
     with Bar(a.quiet, None, "ranking", "img") as bar:
         result = find(a.net_definition or paths.caffenet_definition(), a.net_weights or paths.caffenet_weights(),
                       a.layer, parse_ints(a.units, "--units"), a.k, a.images, a.mean, a.output_dir, xy=a.xy,
-                      batch=a.batch, progress=bar.counter())
+                      batch=a.batch, progress=bar.counter(), gpu=a.gpu)
     if result.resumed_at:
         print(f"resumed at image {result.resumed_at} of {result.n_images}")
     print(f"{len(result.tops)} units of {a.layer}, top {a.k} of {result.n_images} images"

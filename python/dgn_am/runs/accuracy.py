@@ -112,7 +112,7 @@ def prefetched_batches(pairs: Sequence[tuple[Path, int]], size: int, decode: Cal
 
 def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, labels: Path, mean: str,
             output_dir: Path, label_file: Path | None = None, batch: int = 50,
-            progress: Callable[[int, int], None] | None = None) -> Accuracy:
+            progress: Callable[[int, int], None] | None = None, gpu: int | None = None) -> Accuracy:
     """Top-1 and top-5 accuracy per class of blob ``layer`` (one score per class) over a labelled folder.
 
     Writes ``accuracy.csv`` (class, name, images, top1, top5) and ``accuracy.json`` (the same, overall
@@ -129,6 +129,7 @@ def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, l
     if not names:
         raise InputError(f"labels file {labels} names no classes")
     pairs = labelled_files(images, names, label_file)
+    device = cb.set_mode(gpu)  # a GPU that cannot run is one line, before any file
     out = ensure_writable_dir(Path(output_dir))
     csv_path, json_path = out / "accuracy.csv", out / "accuracy.json"
     for path in (csv_path, json_path):
@@ -170,7 +171,7 @@ def measure(net_definition: Path, net_weights: Path, layer: str, images: Path, l
                              "top5": result.per_class(5, c)} for c in sorted(names) if result.total[c]},
         "measured": {"net_definition": str(net_definition), "net_weights": str(net_weights),
                      "net_weights_sha256": hash_file(net_weights), "layer": layer, "mean": mean,
-                     "images": str(images), "label_file": str(label_file) if label_file else None,
+                     "device": device, "images": str(images), "label_file": str(label_file) if label_file else None,
                      "file_list_sha256": list_digest(pairs, Path(images))},
     }
     write_atomic(json_path, (json.dumps(report, indent=1) + "\n").encode())

@@ -73,7 +73,7 @@ def make(fig: Figure, folder: Path, models: Models, montages: list[Path], images
     if fig.name == "s10":
         assert labels is not None
         result = accuracy.measure(models.net_definition, models.net_weights, fig.act_layer, images, labels, mean,
-                                  real)
+                                  real, gpu=models.gpu)
         ranked = sorted((u for u in fig.units if result.total.get(u)), key=lambda u: -result.per_class(1, u))
         return {"real_half": HALVES[fig.name], "images": str(images), "report": str(result.json.relative_to(folder)),
                 "accuracy": {str(u): {"top1": result.per_class(1, u), "top5": result.per_class(5, u)}
@@ -82,7 +82,7 @@ def make(fig: Figure, folder: Path, models: Models, montages: list[Path], images
     k = len(fig.seeds)
     xy = fig.xy if fig.tile == "rf" else None
     found = topk.find(models.net_definition, models.net_weights, fig.act_layer, list(fig.units), k, images, mean,
-                      real, xy=xy)
+                      real, xy=xy, gpu=models.gpu)
     sides = []
     if fig.split and montages:  # fig5: one synthetic montage per unit, its real montage beside it
         for left, right in zip(montages, found.montages, strict=True):

@@ -43,7 +43,7 @@ def _view(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def find(net_definition: Path, net_weights: Path, results: Path, images: Path, labels: Path, layers: list[str],
          mean: str, output_dir: Path, label_file: Path | None = None, batch: int = 50,
-         progress: Callable[[int, int], None] | None = None) -> Neighbors:
+         progress: Callable[[int, int], None] | None = None, gpu: int | None = None) -> Neighbors:
     """For every run of ``results`` (a folder of dgn-am results), its nearest real image per space."""
     from .. import backend as cb
     from ..assets.labels import read_labels
@@ -64,6 +64,7 @@ def find(net_definition: Path, net_weights: Path, results: Path, images: Path, l
             raise InputError(f"{path.name}: its unit {unit} is not one class of --labels (neighbors compares "
                              "single-class results with real images of that class)")
         synthetic.append((path, unit, result_image(path, record)))
+    device = cb.set_mode(gpu)  # a GPU that cannot run is one line, before any file
     out = ensure_writable_dir(Path(output_dir))
     strips = [out / f"neighbors_{path.stem}.jpg" for path, _, _ in synthetic]
     for p in [out / "neighbors.json", *strips]:
@@ -114,6 +115,6 @@ def find(net_definition: Path, net_weights: Path, results: Path, images: Path, l
     report = {"nearest": {r: {s: {"image": p, "distance": d} for s, (p, d) in v.items()} for r, v in nearest.items()},
               "spaces": spaces, "skipped": [{"path": p, "reason": r} for p, r in skipped],
               "measured": {"net_definition": str(net_definition), "net_weights": str(net_weights), "mean": mean,
-                           "results": str(results), "images": str(images)}}
+                           "device": device, "results": str(results), "images": str(images)}}
     write_atomic(out / "neighbors.json", (json.dumps(report, indent=1) + "\n").encode())
     return Neighbors(nearest, strips, out / "neighbors.json", skipped)

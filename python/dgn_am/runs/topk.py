@@ -72,7 +72,7 @@ def _load_state(path: Path, digest: str, units: Sequence[int]) -> tuple[int, dic
 
 def find(net_definition: Path, net_weights: Path, layer: str, units: Sequence[int], k: int, images: Path,
          mean: str, output_dir: Path, xy: int | None = None, batch: int = 50,
-         progress: Callable[[int, int], None] | None = None) -> TopK:
+         progress: Callable[[int, int], None] | None = None, gpu: int | None = None) -> TopK:
     """Each unit's ``k`` strongest images of ``images``; writes ``topk.json``, a montage per unit and a manifest."""
     from .. import backend as cb
     from ..backend.netinfo import receptive_field
@@ -93,6 +93,7 @@ def find(net_definition: Path, net_weights: Path, layer: str, units: Sequence[in
             raise InputError(f"unit {u} is out of range: blob '{layer}' has {shape[1]} units (0..{shape[1] - 1})")
     if xy is not None and (not conv or not (0 <= xy < min(shape[2], shape[3]))):
         raise InputError(f"--xy {xy}: blob '{layer}' is {'x'.join(map(str, shape[2:])) if conv else 'not spatial'}")
+    device = cb.set_mode(gpu)  # a GPU that cannot run is one line, before any file
     out = ensure_writable_dir(Path(output_dir))
     json_path = out / "topk.json"
     montages = [out / f"{layer.replace('/', '_')}_{u:04d}.jpg" for u in units]
@@ -156,7 +157,7 @@ def find(net_definition: Path, net_weights: Path, layer: str, units: Sequence[in
     manifest = {"settings": {**settings, "net_definition": str(net_definition), "net_weights": str(net_weights),
                              "images": str(images), "batch": batch},
                 "file_list_sha256": hashlib.sha256("".join(f"{p}\n" for p in files).encode()).hexdigest(),
-                "n_images": len(files), "skipped": [{"path": p, "reason": r} for p, r in skipped],
+                "n_images": len(files), "device": device, "skipped": [{"path": p, "reason": r} for p, r in skipped],
                 "positions": positions, "montages": [str(m) for m in montages]}
     write_atomic(out / "topk.manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return TopK(tops, skipped, len(files), start, json_path, montages)
